@@ -18,8 +18,10 @@ export PATH="$VENV/bin:$PATH"
 req_hash=$(cat requirements/requirements.txt requirements/constraints.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$VENV/.req_hash" 2>/dev/null)" != "$req_hash" ]; then
   echo "[setup] installing pinned dependencies (about 1-2 minutes)"
-  "$VENV/bin/python" -m pip install --quiet --upgrade 'pip==25.3'
-  "$VENV/bin/python" -m pip install --quiet -r requirements/requirements.txt -c requirements/constraints.txt
+  # (this machine's pip config names local mirrors that may be missing: hide those warnings)
+  { "$VENV/bin/python" -m pip install --quiet --upgrade 'pip==25.3' &&
+    "$VENV/bin/python" -m pip install --quiet -r requirements/requirements.txt -c requirements/constraints.txt
+  } 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   # The ROS wheels' CMake exports hard-code the wheel builder's Python paths; point them here.
   PYINC=$("$VENV/bin/python" -c 'import sysconfig;print(sysconfig.get_paths()["include"])')
   NPINC=$("$VENV/bin/python" -c 'import numpy;print(numpy.get_include())')
