@@ -1,0 +1,69 @@
+"""ModelConfig: every number that shapes an STMTrack network, stored inside each checkpoint.
+
+`ModelConfig()` is the official Inception-v3 STMTrack. A light variant is another value of
+the same dataclass (another `backbone` kind with its own widths, stride and grid); the
+necks and the head read all their sizes from here, so a new backbone needs no head change.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+
+#: The backbone kind of the official model (the only kind `inception.py` builds).
+INCEPTION_V3 = "inception_v3"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: str = INCEPTION_V3  # backbone kind; STMTrackNet picks the module from it
+    q_size: int = 289  # side of the square crop fed to both backbones (memory and query)
+    total_stride: int = 8  # crop pixels per score-map cell
+    score_size: int = 25  # side of the feature / score grid
+    crop_pad: int = 4  # cells cut from every side of the backbone output
+    backbone_channels: int = 768  # channels out of each backbone
+    neck_channels: int = 512  # channels out of each neck = memory / query feature width C
+    neck_kernel: int = 3  # neck conv kernel (padding kernel // 2)
+    head_width: int = 256  # channels of the cls/ctr and reg towers
+    head_convs: int = 7  # convs per tower (conv1 + ReLU/conv pairs)
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            want = str if f.type in (str, "str") else int
+            if type(v) is not want:  # bool is an int subclass: refuse it too
+                raise ValueError(f"model config: {f.name} must be {want.__name__}, got {v!r}")
+            if want is int and f.name != "crop_pad" and v < 1:
+                raise ValueError(f"model config: {f.name} must be >= 1, got {v}")
+        if self.crop_pad < 0:
+            raise ValueError(f"model config: crop_pad must be >= 0, got {self.crop_pad}")
+        if self.neck_kernel % 2 != 1:
+            raise ValueError(f"model config: neck_kernel must be odd, got {self.neck_kernel}")
+        if (self.score_size - 1) * self.total_stride > self.q_size - 1:
+            raise ValueError(
+                f"model config: a {self.score_size}x{self.score_size} grid at stride "
+                f"{self.total_stride} does not fit a {self.q_size}-px crop")
+
+    @property
+    def score_offset(self) -> int:
+        """Crop pixel of grid cell 0 (48 for the official model); the grid is centred."""
+        return (self.q_size - 1 - (self.score_size - 1) * self.total_stride) // 2
+
+    @property
+    def num_positions(self) -> int:
+        """P = score_size², the number of locations per score map."""
+        return self.score_size * self.score_size
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d) -> "ModelConfig":
+        """Build from a stored dict; unknown keys are refused, absent keys take defaults."""
+        if not isinstance(d, dict):
+            raise ValueError(f"model config must be a dict, got {type(d).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(str(k) for k in d if k not in known)
+        if unknown:
+            raise ValueError(f"model config has unknown keys {unknown} (known: {', '.join(known)}); "
+                             "it was written by a newer or different version of stmtrack_ros")
+        return cls(**d)
