@@ -1,0 +1,104 @@
+"""STMHead: space-time memory read, cls/ctr and reg towers, box decoding on the score grid.
+
+All widths, the tower depth and the grid come from ModelConfig, so a light backbone with
+other sizes reuses this head unchanged. Names match the official state_dict (`head.*`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+
+HEAD_BN_EPS = 1e-5  # PyTorch default; the backbones use 1e-3
+
+
+class ConvTower(nn.Module):
+    """conv1 then (ReLU, conv) x (n-1); no ReLU after the last conv (official ConvModule)."""
+
+    def __init__(self, cin: int, width: int, n_convs: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, width, 3, padding=1)
+        layers = []
+        for _ in range(n_convs - 1):
+            layers += [nn.ReLU(inplace=True), nn.Conv2d(width, width, 3, padding=1)]
+        self.conv_layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.conv_layers(self.conv1(x))
+
+
+class ConvBN(nn.Module):
+    """1x1 conv with bias, then BN (eps 1e-5), no activation: the official output layers."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 1)
+        self.bn = nn.BatchNorm2d(cout, eps=HEAD_BN_EPS)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+def memory_read(fm: torch.Tensor, fq: torch.Tensor) -> torch.Tensor:
+    """Attention of every query cell over all T·s·s memory cells; memory is key and value.
+
+    fm (B, C, T, s, s), fq (B, C, s, s) -> read-out (B, C, s, s).
+    """
+    b, c, h, w = fq.shape
+    m = fm.reshape(b, c, -1)  # (B, C, N), N in (t, y, x) order
+    q = fq.reshape(b, c, h * w)  # (B, C, P)
+    sim = torch.bmm(m.transpose(1, 2), q) / math.sqrt(c)  # (B, N, P)
+    weights = torch.softmax(sim, dim=1)  # over all memory positions
+    return torch.bmm(m, weights).reshape(b, c, h, w)
+
+
+class STMHead(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        c, width = config.neck_channels, config.head_width
+        self.total_stride = config.total_stride
+        self.score_size = config.score_size
+        # registration order as official: bi, si, towers, output layers
+        self.bi = nn.Parameter(torch.tensor(0.0))
+        self.si = nn.Parameter(torch.tensor(1.0))
+        self.cls_ctr = ConvTower(2 * c, width, config.head_convs)
+        self.reg = ConvTower(2 * c, width, config.head_convs)
+        self.cls_score = ConvBN(width, 1)
+        self.ctr_score = ConvBN(width, 1)
+        self.reg_offsets = ConvBN(width, 4)
+        self.register_buffer("fm_ctr", make_grid(config), persistent=False)
+        self._init_training_weights()
+
+    def _init_training_weights(self):
+        # official from-scratch init (matters only for training): conv weights N(0, 1e-4),
+        # cls bias at prior 0.01, other biases PyTorch default, BN weight 1 / bias 0
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, std=1e-4)
+        nn.init.constant_(self.cls_score.conv.bias, -math.log((1 - 0.01) / 0.01))
+
+    def forward(self, fm: torch.Tensor, fq: torch.Tensor):
+        """fm (B, C, T, s, s), fq (B, C, s, s) -> cls logits (B,P,1), ctr logits (B,P,1),
+        boxes xyxy in crop px (B,P,4), with P = s·s in (row, col) order."""
+        b = fq.shape[0]
+        y = torch.cat([memory_read(fm, fq), fq], dim=1)
+        cls_feat = self.cls_ctr(y)
+        reg_feat = self.reg(y)
+        cls = self.cls_score(cls_feat).permute(0, 2, 3, 1).reshape(b, -1, 1)
+        ctr = self.ctr_score(cls_feat).permute(0, 2, 3, 1).reshape(b, -1, 1)
+        raw = self.reg_offsets(reg_feat).permute(0, 2, 3, 1).reshape(b, -1, 4)
+        offsets = torch.exp(self.si * raw + self.bi) * self.total_stride  # (l, t, r, b)
+        boxes = torch.cat([self.fm_ctr - offsets[..., :2], self.fm_ctr + offsets[..., 2:]], dim=-1)
+        return cls, ctr, boxes
+
+
+def make_grid(config: ModelConfig) -> torch.Tensor:
+    """(P, 2) float32 crop coordinates (x, y) of the score cells, k = row·s + col."""
+    s, st, off = config.score_size, config.total_stride, config.score_offset
+    idx = torch.arange(s, dtype=torch.float32) * st + off
+    ys, xs = torch.meshgrid(idx, idx, indexing="ij")
+    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)

@@ -1,0 +1,127 @@
+"""STMTrackNet: memory backbone + neck, query backbone + neck, STM head; the three phases.
+
+Inputs are float32 crops, BGR 0..255, (N, 3, S, S); label maps float32 0/1 (N, 1, S, S).
+Nothing here switches grad mode: callers wrap inference in `torch.inference_mode()`.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import INCEPTION_V3, ModelConfig
+from .head import STMHead
+
+
+class AdjustLayer(nn.Module):
+    """Neck: one conv with bias, no BN, no activation (official `adjustor`)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int):
+        super().__init__()
+        self.adjustor = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
+        nn.init.normal_(self.adjustor.weight, std=0.01)
+
+    def forward(self, x):
+        return self.adjustor(x)
+
+
+def build_backbone(config: ModelConfig, with_label_map: bool) -> nn.Module:
+    """Backbone for `config.backbone`. Contract: forward(x_bgr, label_map=None) ->
+    (N, backbone_channels, score_size, score_size); with_label_map adds the fg/bg projection."""
+    if config.backbone == INCEPTION_V3:
+        from .inception import Inception3
+        return Inception3(config, with_label_map)
+    raise ValueError(f"unknown backbone kind {config.backbone!r} (this version builds: {INCEPTION_V3})")
+
+
+class STMTrackNet(nn.Module):
+    def __init__(self, config: ModelConfig | None = None):
+        super().__init__()
+        self.config = config if config is not None else ModelConfig()
+        cfg = self.config
+        # registration order = official state_dict order
+        self.basemodel_m = build_backbone(cfg, with_label_map=True)
+        self.basemodel_q = build_backbone(cfg, with_label_map=False)
+        self.neck_m = AdjustLayer(cfg.backbone_channels, cfg.neck_channels, cfg.neck_kernel)
+        self.neck_q = AdjustLayer(cfg.backbone_channels, cfg.neck_channels, cfg.neck_kernel)
+        self.head = STMHead(cfg)
+        self.channels_last = False  # set by optimized_copy(); inputs are converted to match
+
+    # ---- phases -------------------------------------------------------------------------
+    def memory_features(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
+        """(N,3,S,S) + (N,1,S,S) -> per-frame memory features (N, C, s, s)."""
+        self._check_images(images, "images")
+        self._check_maps(label_maps, images.shape[0])
+        images, label_maps = self._fmt(images), self._fmt(label_maps)
+        return self._check_grid(self.neck_m(self.basemodel_m(images, label_maps)))
+
+    def memorize(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
+        """Memory features of N frames as (1, C, N, s, s): the batch axis becomes time."""
+        return self.memory_features(images, label_maps).permute(1, 0, 2, 3).unsqueeze(0)
+
+    def query_features(self, query: torch.Tensor) -> torch.Tensor:
+        """(B,3,S,S) -> (B, C, s, s)."""
+        self._check_images(query, "query")
+        return self._check_grid(self.neck_q(self.basemodel_q(self._fmt(query))))
+
+    def track(self, query: torch.Tensor, memory: torch.Tensor):
+        """query (B,3,S,S), memory (B,C,T,s,s) -> score, boxes_xyxy, cls_prob, ctr_prob,
+        shapes (B,P,1) (B,P,4) (B,P,1) (B,P,1), boxes in crop pixels."""
+        self._check_memory(memory, query.shape[0] if query.dim() == 4 else None)
+        fq = self.query_features(query)
+        cls, ctr, boxes = self.head(memory.to(fq.dtype), fq)
+        cls_prob, ctr_prob = torch.sigmoid(cls), torch.sigmoid(ctr)
+        return cls_prob * ctr_prob, boxes, cls_prob, ctr_prob
+
+    def forward_train(self, im_m: torch.Tensor, maps_m: torch.Tensor, im_q: torch.Tensor) -> dict:
+        """im_m (B,T,3,S,S), maps_m (B,T,1,S,S), im_q (B,3,S,S) -> dict of
+        cls_logits (B,P,1), ctr_logits (B,P,1), boxes (B,P,4) xyxy crop px."""
+        if im_m.dim() != 5 or maps_m.dim() != 5 or maps_m.shape[:2] != im_m.shape[:2]:
+            raise ValueError(f"forward_train wants im_m (B,T,3,S,S) and maps_m (B,T,1,S,S), "
+                             f"got {tuple(im_m.shape)} and {tuple(maps_m.shape)}")
+        b, t = im_m.shape[:2]
+        f = self.memory_features(im_m.flatten(0, 1), maps_m.flatten(0, 1))  # (B·T, C, s, s)
+        fm = f.reshape(b, t, *f.shape[1:]).permute(0, 2, 1, 3, 4)  # (B, C, T, s, s)
+        cls, ctr, boxes = self.head(fm, self.query_features(im_q))
+        return {"cls_logits": cls, "ctr_logits": ctr, "boxes": boxes}
+
+    def forward(self, im_m, maps_m, im_q):
+        return self.forward_train(im_m, maps_m, im_q)
+
+    # ---- speed --------------------------------------------------------------------------
+    def optimized_copy(self, fold_bn: bool = True, channels_last: bool = True) -> "STMTrackNet":
+        """Inference copy: eval mode, BN folded into the preceding convs, optional NHWC.
+        Outputs agree with this module to float32 rounding; this module is left as is."""
+        from .optimize import optimized_copy
+        return optimized_copy(self, fold_bn=fold_bn, channels_last=channels_last)
+
+    # ---- input checks (cheap; clear errors instead of deep conv shape errors) ------------
+    def _fmt(self, x):
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _check_images(self, x, what):
+        s = self.config.q_size
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (3, s, s):
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"{what} must be a float tensor (N,3,{s},{s}) BGR 0..255, got {got}")
+
+    def _check_maps(self, m, n):
+        s = self.config.q_size
+        if not isinstance(m, torch.Tensor) or tuple(m.shape) != (n, 1, s, s):
+            got = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+            raise ValueError(f"label_maps must be a float tensor ({n},1,{s},{s}) of 0/1, got {got}")
+
+    def _check_memory(self, mem, b):
+        c, s = self.config.neck_channels, self.config.score_size
+        ok = (isinstance(mem, torch.Tensor) and mem.dim() == 5 and mem.shape[0] == b
+              and mem.shape[1] == c and tuple(mem.shape[3:]) == (s, s) and mem.shape[2] >= 1)
+        if not ok:
+            got = tuple(mem.shape) if isinstance(mem, torch.Tensor) else type(mem).__name__
+            raise ValueError(f"memory must be ({b},{c},T,{s},{s}) with T >= 1 (memorize() outputs "
+                             f"concatenated on dim 2), got {got}")
+
+    def _check_grid(self, f):
+        s = self.config.score_size
+        if tuple(f.shape[2:]) != (s, s):
+            raise ValueError(f"backbone gives a {tuple(f.shape[2:])} grid but config.score_size is {s}; "
+                             "q_size / crop_pad / score_size do not fit together")
+        return f
