@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 
 #: The backbone kind of the official model (the only kind `inception.py` builds).
 INCEPTION_V3 = "inception_v3"
+#: The small CPU backbone: NanoTrack v1's MobileNetV3-small (`backbone_small.py`).
+NANOTRACK_V1 = "nanotrack_v1"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import INCEPTION_V3, ModelConfig
+from .config import INCEPTION_V3, NANOTRACK_V1, ModelConfig
 from .head import STMHead
 
 
@@ -30,7 +30,11 @@ def build_backbone(config: ModelConfig, with_label_map: bool) -> nn.Module:
     if config.backbone == INCEPTION_V3:
         from .inception import Inception3
         return Inception3(config, with_label_map)
-    raise ValueError(f"unknown backbone kind {config.backbone!r} (this version builds: {INCEPTION_V3})")
+    if config.backbone == NANOTRACK_V1:
+        from .backbone_small import NanoBackbone
+        return NanoBackbone(config, with_label_map)
+    raise ValueError(f"unknown backbone kind {config.backbone!r} "
+                     f"(this version builds: {INCEPTION_V3}, {NANOTRACK_V1})")
 
 
 class STMTrackNet(nn.Module):
@@ -45,6 +49,7 @@ class STMTrackNet(nn.Module):
         self.neck_q = AdjustLayer(cfg.backbone_channels, cfg.neck_channels, cfg.neck_kernel)
         self.head = STMHead(cfg)
         self.channels_last = False  # set by optimized_copy(); inputs are converted to match
+        self.optimized = False  # True on an optimized_copy() (inference only, BN folded)
 
     # ---- phases -------------------------------------------------------------------------
     def memory_features(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
