@@ -45,6 +45,7 @@ def fold_batchnorm(module: nn.Module) -> int:
 def optimized_copy(net, fold_bn: bool = True, channels_last: bool = True):
     """Deep copy of `net` in eval mode with BN folded and/or NHWC weights; `net` is untouched."""
     out = copy.deepcopy(net).eval()
+    out.optimized = True
     for p in out.parameters():
         p.requires_grad_(False)
     if fold_bn:
