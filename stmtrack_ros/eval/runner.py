@@ -1,0 +1,238 @@
+"""Run trackers over sequences in worker processes and store results in the GOT-10k toolkit
+layout, resumably:
+
+    <out>/<tracker>/<seq>/<seq>_001.txt    one box per frame, x,y,w,h in the dataset's own
+                                           convention (row 1 = the init box), NaN = reported lost
+    <out>/<tracker>/<seq>/<seq>_time.txt   seconds per frame (row 1 = init, others = update only;
+                                           image decoding is never timed)
+    <out>/<tracker>/run.json               the settings the results were made with
+
+A sequence whose box file exists with the expected number of rows is not run again; the box
+file is written last (atomically), so an interrupted run leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import multiprocessing as mp
+import os
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import peers
+from .datasets import Sequence
+
+STMTRACK = "stmtrack"
+TRACKER_KINDS = (STMTRACK,) + tuple(peers.PEERS)
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """Everything needed to rebuild a tracker inside a worker process (plain values only)."""
+    kind: str                       # "stmtrack" or a key of peers.PEERS
+    checkpoint: str | None = None   # stmtrack only
+    mode: str | None = None         # stmtrack: "exact" | "bounded" (None: the library default)
+    hp: str | None = None           # stmtrack hyper-parameter preset (None: the library default)
+    device: str = "cpu"
+    nanotrack_dir: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Result folder name: stmtrack runs differ by mode/preset, so both are in the name."""
+        if self.kind != STMTRACK:
+            return self.kind
+        return "-".join(p for p in (STMTRACK, self.mode, self.hp) if p)
+
+    def settings(self) -> dict:
+        d = asdict(self)
+        if self.kind != STMTRACK:
+            d = {"kind": self.kind}
+        elif self.checkpoint:
+            p = Path(self.checkpoint)
+            d["checkpoint_bytes"] = p.stat().st_size if p.is_file() else None
+        d.pop("device", None)
+        return d
+
+
+class StmtrackAdapter:
+    """`stmtrack_ros.tracker.Tracker` behind the evaluation interface (a box every frame;
+    a LOST state still predicts a box, which is what benchmarks score)."""
+
+    def __init__(self, spec: TrackerSpec):
+        from stmtrack_ros.tracker import Tracker, TrackerParams
+        kwargs = {"device": spec.device}
+        if spec.mode:
+            kwargs["mode"] = spec.mode
+        if spec.hp:
+            kwargs["hp"] = spec.hp
+        self._tracker = Tracker.from_checkpoint(spec.checkpoint, TrackerParams(**kwargs))
+
+    def init(self, frame_bgr, box_xywh) -> peers.EvalResult:
+        r = self._tracker.init(frame_bgr, tuple(float(v) for v in box_xywh))
+        return peers.EvalResult(tuple(float(v) for v in r.box), True)
+
+    def update(self, frame_bgr) -> peers.EvalResult:
+        r = self._tracker.update(frame_bgr)
+        return peers.EvalResult(tuple(float(v) for v in r.box), True)
+
+
+def build_tracker(spec: TrackerSpec):
+    if spec.kind == STMTRACK:
+        return StmtrackAdapter(spec)
+    if spec.kind in peers.PEERS:
+        return peers.make_peer(spec.kind, spec.nanotrack_dir)
+    raise ValueError(f"unknown tracker {spec.kind!r}; choose from {', '.join(TRACKER_KINDS)}")
+
+
+# --------------------------------------------------------------------------- result files
+
+def result_dir(out, label: str, seq_name: str) -> Path:
+    return Path(out) / label / seq_name
+
+
+def box_file(out, label: str, seq_name: str) -> Path:
+    return result_dir(out, label, seq_name) / f"{seq_name}_001.txt"
+
+
+def time_file(out, label: str, seq_name: str) -> Path:
+    return result_dir(out, label, seq_name) / f"{seq_name}_time.txt"
+
+
+def load_result(out, label: str, seq: Sequence):
+    """(0-based boxes, times) of a finished sequence, or None when absent/incomplete."""
+    bf, tf = box_file(out, label, seq.name), time_file(out, label, seq.name)
+    if not (bf.is_file() and tf.is_file()):
+        return None
+    try:
+        boxes = np.loadtxt(bf, delimiter=",", ndmin=2)
+        times = np.loadtxt(tf, delimiter=",", ndmin=1)
+    except ValueError:
+        return None
+    if boxes.shape != (len(seq.frames), 4) or times.shape[0] != len(seq.frames):
+        return None
+    times = times[:, 0] if times.ndim == 2 else times
+    return seq.from_native(boxes), times
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_result(out, label: str, seq: Sequence, boxes: np.ndarray, times: np.ndarray) -> None:
+    d = result_dir(out, label, seq.name)
+    d.mkdir(parents=True, exist_ok=True)
+    native = seq.to_native(boxes)
+    _write_atomic(time_file(out, label, seq.name), "".join(f"{t:.8f}\n" for t in times))
+    _write_atomic(box_file(out, label, seq.name),
+                  "".join(",".join(f"{v:.3f}" for v in row) + "\n" for row in native))
+
+
+def check_settings(out, spec: TrackerSpec) -> None:
+    """Refuse to mix results made with other settings into one tracker folder."""
+    path = Path(out) / spec.label / "run.json"
+    want = spec.settings()
+    if path.is_file():
+        have = json.loads(path.read_text())
+        if have != want:
+            raise RuntimeError(f"{path.parent} holds results made with other settings ({have}); "
+                               f"use another --out or remove that folder")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(want, indent=1) + "\n")
+
+
+# --------------------------------------------------------------------------- running
+
+def track_sequence(tracker, seq: Sequence):
+    """One-pass evaluation: init on frame 1 with its ground truth, then update on every later
+    frame. Returns 0-based boxes (row 0 = init box) and per-frame seconds."""
+    import cv2
+    n = len(seq.frames)
+    boxes = np.full((n, 4), np.nan)
+    times = np.zeros(n)
+    for i, path in enumerate(seq.frames):
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise RuntimeError(f"{seq.name}: cannot read frame {path}")
+        t0 = time.perf_counter()
+        if i == 0:
+            tracker.init(frame, seq.gt[0])
+            times[0] = time.perf_counter() - t0
+            boxes[0] = seq.gt[0]
+            continue
+        result = tracker.update(frame)
+        times[i] = time.perf_counter() - t0
+        boxes[i] = result.box
+    return boxes, times
+
+
+def _set_threads(threads: int) -> None:
+    import cv2
+    cv2.setNumThreads(threads)
+    try:
+        import torch
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+
+
+def run_job(spec: TrackerSpec, seq: Sequence, out: str, threads: int) -> tuple:
+    """Worker entry point: (label, seq name, error message or None)."""
+    try:
+        _set_threads(threads)
+        tracker = build_tracker(spec)
+        boxes, times = track_sequence(tracker, seq)
+        save_result(out, spec.label, seq, boxes, times)
+        return spec.label, seq.name, None
+    except Exception as e:  # reported per sequence; the other jobs go on
+        msg = f"{type(e).__name__}: {e}"
+        if os.environ.get("STMTRACK_EVAL_TRACEBACK"):
+            msg += "\n" + traceback.format_exc()
+        return spec.label, seq.name, msg
+
+
+def threads_per_worker(workers: int) -> int:
+    """Keep workers x threads within the cores this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def run_all(specs: list, sequences: list, out, workers: int = 1, progress: bool = True) -> dict:
+    """Run every (tracker, sequence) pair not finished yet. Returns {label: {seq: error}} for
+    the pairs that failed (empty when all went well)."""
+    from tqdm import tqdm
+    out = str(out)
+    for spec in specs:
+        check_settings(out, spec)
+    jobs = [(spec, seq) for spec in specs for seq in sequences
+            if load_result(out, spec.label, seq) is None]
+    jobs.sort(key=lambda j: -len(j[1].frames))        # longest first balances the workers
+    errors: dict = {}
+    threads = threads_per_worker(workers)
+    bar = tqdm(total=len(jobs), unit="seq", desc="eval", disable=not progress or not jobs)
+    if workers <= 1:
+        for spec, seq in jobs:
+            bar.set_postfix_str(f"{spec.label}/{seq.name}")
+            _collect(run_job(spec, seq, out, threads), errors, bar)
+    else:
+        ctx = mp.get_context("spawn")   # torch and OpenCV threads do not survive fork safely
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [pool.submit(run_job, spec, seq, out, threads) for spec, seq in jobs]
+            for fut in cf.as_completed(futures):
+                _collect(fut.result(), errors, bar)
+    bar.close()
+    return errors
+
+
+def _collect(res, errors: dict, bar) -> None:
+    label, name, err = res
+    if err:
+        errors.setdefault(label, {})[name] = err
+        bar.write(f"FAILED {label}/{name}: {err}")
+    bar.update(1)
