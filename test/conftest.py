@@ -20,3 +20,11 @@ def shared_path(*parts) -> Path:
 @pytest.fixture
 def shared():
     return shared_path
+
+
+@pytest.fixture(scope="session")
+def portable_seed1_checkpoint(tmp_path_factory) -> Path:
+    """Official-format checkpoint ({'epoch','model_state_dict'}, all 924 entries) of the
+    seed-1 portable weights (spec/parity-fixtures.md §2), written once per test session."""
+    from stmtrack_ros.model.portable import write_portable_checkpoint
+    return write_portable_checkpoint(tmp_path_factory.mktemp("portable") / "seed1_official.pkl", seed=1)
