@@ -302,6 +302,10 @@ def read_uav123(root) -> list:
             name = anno.stem
             gt = read_rows(anno)
             folder, start, end = ranges.get(name, (name, 1, None))
+            if not (img_root / folder).is_dir():
+                raise DatasetError(f"{name}: no frame folder {img_root / folder} and no configSeqs.m "
+                                   "naming its folder and frame range (copy the benchmark's "
+                                   "configSeqs.m into the dataset root)")
             all_frames = list_images(img_root / folder)
             frames = [p for p in all_frames if start <= _frame_number(p) <= (end or 10 ** 9)]
             if end is None and len(frames) != len(gt):
