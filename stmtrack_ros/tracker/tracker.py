@@ -1,0 +1,247 @@
+"""The online STMTrack tracker: init / track / memorize / update / reset.
+
+Exact mode follows the official `STMTrackTracker` step for step (reference spec §5), except
+that the memory pass of frame t runs right after the track pass of frame t (`memorize()`,
+called by the caller after publishing, or lazily by the next `track`) instead of at the start
+of update t+1: the same numbers, off the latency path. Bounded mode swaps the memory policy for
+`BoundedMemory`, writes a frame into memory only when confident, and freezes the box and widens
+the search while the target is LOST.
+
+Confidence is the network's raw score at the chosen location, sigmoid(cls)·sigmoid(ctr), in
+[0, 1]: unlike the official windowed score it carries no cosine-window bonus, so it does not
+stay high when the target is gone. The state machine (IDLE -> TRACKING <-> LOST) compares it
+with `lost_threshold` for `lost_frames` consecutive frames, and with `recover_threshold` to come
+back. In exact mode the states only label the results; boxes stay the official ones.
+
+Frames keep their size for a whole track: a frame of another size is refused
+(`TrackerInputError`); call `init` again with a box in the new frame. The frame given to
+`init`/`track` is held by reference until its memory pass: do not write into it before
+`memorize()` (or the next `track`) has run.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .boxes import cxywh_to_xywh, xywh_to_cxywh
+from .crop import fg_bg_map, get_crop
+from .inputs import as_bgr, check_box
+from .memory import BoundedMemory, ExactMemory
+from .params import TrackerParams
+from .postprocess import cosine_window, next_state
+from .result import TrackerInputError, TrackResult, TrackState
+
+
+@dataclass
+class _Pending:
+    """A frame whose memory pass has not run yet."""
+    frame: np.ndarray
+    pos: np.ndarray
+    sz: np.ndarray
+    index: int
+    store: bool
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+class Tracker:
+    def __init__(self, net, params: TrackerParams | None = None):
+        from stmtrack_ros.model import resolve_device
+        self.params = (params if params is not None else TrackerParams()).check()
+        if self.params.threads:
+            torch.set_num_threads(self.params.threads)
+        self.device = resolve_device(self.params.device)
+        self.config = net.config
+        net = net.eval().to(self.device)
+        self.net = net
+        self._net = net.optimized_copy() if self.params.optimize else net
+        self._memorize_fn = self._net.memorize
+        self._track_fn = self._net.track
+        if self.params.compile:
+            self._memorize_fn = torch.compile(self._net.memorize, dynamic=False)
+            self._track_fn = torch.compile(self._net.track, dynamic=True)
+        self._window = cosine_window(self.config.score_size)
+        self.reset()
+
+    @classmethod
+    def from_checkpoint(cls, path, params: TrackerParams | None = None) -> "Tracker":
+        from stmtrack_ros.model import load_checkpoint, resolve_device
+        params = params if params is not None else TrackerParams()
+        return cls(load_checkpoint(path, device=resolve_device(params.device)), params)
+
+    # ---- state ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the target (state IDLE); the next call must be `init`."""
+        self._state = TrackState.IDLE
+        self._frame_index = -1
+        self._image_hw = None
+        self._pending: _Pending | None = None
+        self._memory = None
+        self._last_result: TrackResult | None = None
+        self.last_memorize_ms = 0.0
+
+    @property
+    def state(self) -> TrackState:
+        return self._state
+
+    @property
+    def frame_index(self) -> int:
+        return self._frame_index
+
+    @property
+    def last_result(self) -> TrackResult | None:
+        return self._last_result
+
+    def memory_stats(self) -> dict:
+        """What the memory holds now: frames, feature count and bytes (for soak checks)."""
+        if self._memory is None:
+            return {"frames": [], "features": 0, "bytes": 0}
+        frames = self._memory.stored_frames()
+        return {"frames": frames, "features": len(frames), "bytes": self._memory.nbytes()}
+
+    # ---- network calls ----------------------------------------------------------------------
+    def _autocast(self):
+        if self.device.type == "cuda" and (self.params.fp16 or self.params.bf16):
+            dt = torch.float16 if self.params.fp16 else torch.bfloat16
+            return torch.autocast("cuda", dtype=dt)
+        return contextlib.nullcontext()
+
+    def _tensor(self, arr: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(arr)
+        t = t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
+        t = t.to(self.device, dtype=torch.float32, non_blocking=True)
+        return t if self._net.channels_last else t.contiguous()
+
+    def _call(self, which: str, *args):
+        fn = self._memorize_fn if which == "memorize" else self._track_fn
+        with torch.inference_mode(), self._autocast():
+            try:
+                return fn(*args)
+            except Exception as e:  # torch.compile can fail late (no compiler); eager still works
+                if fn in (self._net.memorize, self._net.track):
+                    raise
+                warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); "
+                              "running eagerly", RuntimeWarning, stacklevel=3)
+                self._memorize_fn, self._track_fn = self._net.memorize, self._net.track
+                return self._call(which, *args)
+
+    # ---- API --------------------------------------------------------------------------------
+    def init(self, frame_bgr, box_xywh) -> TrackResult:
+        """Start tracking the box (x, y, w, h, image px) in this frame; replaces all state."""
+        t0 = time.perf_counter()
+        frame = as_bgr(frame_bgr)
+        box = check_box(box_xywh, frame.shape[:2])
+        hp = self.params.hyper
+        cxywh = xywh_to_cxywh(np.array(box, dtype=np.float64))
+        pos, sz = cxywh[:2].copy(), cxywh[2:].copy()           # float32 on the init frame
+        self.reset()
+        self._image_hw = frame.shape[:2]
+        self._avg = tuple(float(frame[..., c].mean()) for c in range(3))
+        self._pos, self._sz = pos, sz
+        self._target_scale = math.sqrt(np.prod(sz * hp.search_area_factor)) / self.config.q_size
+        self._base_sz = sz / self._target_scale
+        self._prev_pscore = 1.0
+        self._low_count = 0
+        self._memory = (ExactMemory(hp.num_segments) if self.params.mode == "exact"
+                        else BoundedMemory(self.params.memory_capacity, hp.num_segments))
+        self._frame_index = 0
+        self._state = TrackState.TRACKING
+        self._pending = _Pending(frame, pos.copy(), sz.copy(), 0, True)
+        self._box = tuple(float(v) for v in box)
+        self._last_result = TrackResult(box=self._box, confidence=1.0, state=self._state,
+                                        frame_index=0, memory_frames=(),
+                                        timings_ms={"init": _ms(t0)})
+        return self._last_result
+
+    def memorize(self) -> float:
+        """Memory pass for the frame last given to init/track (if it is to be stored);
+        a no-op when already done. Returns the milliseconds it took."""
+        p, self._pending = self._pending, None
+        if p is None or not p.store:
+            return 0.0
+        t0 = time.perf_counter()
+        s = self.config.q_size
+        scale = math.sqrt(np.prod(p.sz) / np.prod(self._base_sz))
+        crop, r = get_crop(p.frame, p.pos, scale, s, self._avg)
+        wh = p.sz * r                                            # keeps sz's dtype, as official
+        label = fg_bg_map(s, wh[0], wh[1])
+        feature = self._call("memorize", self._tensor(crop), self._tensor(label))
+        self._memory.add(p.index, feature)
+        self.last_memorize_ms = _ms(t0)
+        return self.last_memorize_ms
+
+    def track(self, frame_bgr) -> TrackResult:
+        """Query pass for the next frame: the result the node publishes at once."""
+        if self._state == TrackState.IDLE:
+            raise TrackerInputError("the tracker has no target: call init(frame, box) first")
+        t0 = time.perf_counter()
+        frame = as_bgr(frame_bgr)
+        if frame.shape[:2] != self._image_hw:
+            (h0, w0), (h1, w1) = self._image_hw, frame.shape[:2]
+            raise TrackerInputError(f"frame size changed from {w0}x{h0} to {w1}x{h1} mid-track; "
+                                    "call init(frame, box) again for the new size")
+        timings = {}
+        if self._pending is not None:
+            timings["memorize_prev"] = self.memorize()
+        t1 = time.perf_counter()
+        params, hp, s = self.params, self.params.hyper, self.config.q_size
+        bounded = params.mode == "bounded"
+        fidx = self._frame_index + 1
+        frames = self._memory.select(fidx, self._prev_pscore > hp.confidence_threshold)
+        memory = self._memory.gather(frames)
+        lost = self._state == TrackState.LOST
+        scale = self._target_scale * (params.lost_search_scale if bounded and lost else 1.0)
+        crop, scale_q = get_crop(frame, self._pos, scale, s, self._avg)
+        query = self._tensor(crop)
+        timings["crop"] = _ms(t1)
+        t2 = time.perf_counter()
+        score, boxes, _, _ = self._call("track", query, memory)
+        score = score[0, :, 0].float().cpu().numpy()
+        boxes = boxes[0].float().cpu().numpy()
+        timings["network"] = _ms(t2)
+        t3 = time.perf_counter()
+        step = next_state(score, boxes, self._pos, self._sz, scale_q, self._window, hp,
+                          self._image_hw, s)
+        conf = min(max(step.score, 0.0), 1.0)
+
+        state, low = self._state, self._low_count
+        if state == TrackState.TRACKING:
+            low = low + 1 if conf < params.lost_threshold else 0
+            if low >= params.lost_frames:
+                state = TrackState.LOST
+        elif conf >= params.recover_threshold:
+            state, low = TrackState.TRACKING, 0
+        follow = not bounded or state == TrackState.TRACKING
+        if follow:
+            self._pos, self._sz = step.pos, step.sz
+            self._target_scale = math.sqrt(np.prod(step.sz) / np.prod(self._base_sz))
+            self._box = tuple(float(v) for v in cxywh_to_xywh(np.concatenate([step.pos, step.sz])))
+        store = (not bounded) or (state == TrackState.TRACKING and conf >= params.memory_threshold)
+        self._prev_pscore = step.pscore
+        self._state, self._low_count = state, low
+        self._frame_index = fidx
+        self._pending = _Pending(frame, self._pos.copy(), self._sz.copy(), fidx, store)
+        timings["post"] = _ms(t3)
+        timings["track"] = _ms(t1)
+        self._last_result = TrackResult(box=self._box, confidence=conf, state=state,
+                                        frame_index=fidx, memory_frames=tuple(frames),
+                                        timings_ms=timings)
+        self.last_step = step
+        return self._last_result
+
+    def update(self, frame_bgr) -> TrackResult:
+        """track + memorize: the official per-frame call."""
+        res = self.track(frame_bgr)
+        ms = self.memorize()
+        timings = dict(res.timings_ms, memorize=ms)
+        self._last_result = TrackResult(res.box, res.confidence, res.state, res.frame_index,
+                                        res.memory_frames, timings)
+        return self._last_result
