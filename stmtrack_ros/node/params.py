@@ -1,0 +1,124 @@
+"""The node's parameters: every `TrackerParams` field (its defaults are the truth) plus the
+node's own wiring settings, each with a description and a range for `ros2 param describe`,
+and the reader for `config/stmtrack.yaml` that the CLI tools share with the node."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..tracker.params import HP_PRESETS, MODES, TrackerParams
+from .convert import MONO16_SCALINGS
+
+NODE_NAME = "stmtrack"
+CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "stmtrack.yaml"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one parameter is described to ROS. `runtime`: may change while the node runs."""
+    description: str
+    range: tuple | None = None        # (min, max) for numbers
+    choices: tuple | None = None      # allowed strings (told in the description)
+    runtime: bool = False
+
+
+# Ranges mirror TrackerParams.validate(); test_node_params checks that they agree.
+TRACKER_SPECS = {
+    "hp": Spec("hyper-parameter preset (official test configuration)", choices=tuple(HP_PRESETS)),
+    "mode": Spec("memory mode: exact = official unbounded memory, bounded = O(capacity)",
+                 choices=MODES),
+    "memory_capacity": Spec("bounded mode: memory frames kept", range=(2, 1024)),
+    "memory_threshold": Spec("bounded mode: confidence a frame needs to enter memory",
+                             range=(0.0, 1.0), runtime=True),
+    "lost_threshold": Spec("confidence below this counts toward LOST", range=(0.0, 1.0),
+                           runtime=True),
+    "lost_frames": Spec("consecutive low-confidence frames before LOST", range=(1, 10000),
+                        runtime=True),
+    "recover_threshold": Spec("LOST -> TRACKING at this confidence (>= lost_threshold)",
+                              range=(0.0, 1.0), runtime=True),
+    "lost_search_scale": Spec("bounded mode: search region scale while LOST (1 = off)",
+                              range=(1.0, 4.0), runtime=True),
+    "device": Spec("torch device: cpu, cuda or cuda:N (falls back to cpu with a warning)"),
+    "fp16": Spec("CUDA float16 autocast (bounded mode only; ignored on cpu)"),
+    "bf16": Spec("CUDA bfloat16 autocast (bounded mode only; ignored on cpu)"),
+    "compile": Spec("torch.compile the network passes"),
+    "optimize": Spec("BN-folded channels_last inference copy of the network"),
+    "threads": Spec("torch intra-op threads (0 = torch's default)", range=(0, 256)),
+}
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The node's own settings (not the tracker's)."""
+    checkpoint: str = ""                       # empty: the bundled small model
+    use_compressed: bool = False               # subscribe image/compressed instead of image
+    image_qos_reliability: str = "best_effort"  # sensor-data QoS; best_effort matches both kinds
+    image_qos_depth: int = 1                   # 1 = latest-frame-only at the DDS level too
+    mono16_scaling: str = "shift"              # mono16 -> 8 bit: shift (v // 256) or minmax
+    frame_buffer_size: int = 30                # frames kept for init_target by stamp
+    init_stamp_tolerance: float = 0.001        # s; nearest buffered stamp within this matches
+    catchup_frames: int = 10                   # after init: buffered frames replayed (at most)
+    diagnostics_period: float = 1.0            # s between /diagnostics messages
+
+
+NODE_SPECS = {
+    "checkpoint": Spec("model checkpoint (.pt); empty = the bundled small model"),
+    "use_compressed": Spec("subscribe sensor_msgs/CompressedImage on image/compressed"),
+    "image_qos_reliability": Spec("image subscription reliability",
+                                  choices=("best_effort", "reliable")),
+    "image_qos_depth": Spec("image subscription queue depth (KEEP_LAST)", range=(1, 100)),
+    "mono16_scaling": Spec("mono16 images to 8 bit: shift = value // 256, minmax = per-frame "
+                           "stretch (thermal cameras)", choices=MONO16_SCALINGS, runtime=True),
+    "frame_buffer_size": Spec("recent frames kept for init_target by stamp", range=(1, 600)),
+    "init_stamp_tolerance": Spec("seconds; init_target matches the buffered frame nearest its "
+                                 "stamp within this", range=(0.0, 1.0), runtime=True),
+    "catchup_frames": Spec("after init_target on an older frame: at most this many of the "
+                           "buffered frames since are tracked (evenly spaced) before the newest",
+                           range=(0, 600), runtime=True),
+    "diagnostics_period": Spec("seconds between /diagnostics messages", range=(0.1, 60.0)),
+}
+
+
+def tracker_defaults() -> dict:
+    return TrackerParams().to_dict()
+
+
+def node_defaults() -> dict:
+    return dataclasses.asdict(NodeSettings())
+
+
+def all_defaults() -> dict:
+    """Every parameter the node declares (besides use_sim_time) with its default."""
+    return {**tracker_defaults(), **node_defaults()}
+
+
+def spec_problem(name: str, value) -> str | None:
+    """Why `value` is out of the declared range/choices of `name` (None when fine)."""
+    spec = TRACKER_SPECS.get(name) or NODE_SPECS.get(name)
+    if spec is None:
+        return f"unknown parameter {name!r}"
+    if spec.choices is not None and value not in spec.choices:
+        return f"{name}={value!r}; choose one of {', '.join(spec.choices)}"
+    if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
+        return f"{name}={value!r} must be in [{spec.range[0]}, {spec.range[1]}]"
+    return None
+
+
+def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict:
+    """The `ros__parameters` of a ROS 2 parameter file for this node (`/**` and the node's
+    own section, the latter winning)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    out = {}
+    for key in ("/**", node_name, "/" + node_name):
+        section = data.get(key) or {}
+        out.update(section.get("ros__parameters") or {})
+    return out
+
+
+def tracker_params_from(values: dict) -> TrackerParams:
+    """TrackerParams from a mixed parameter dict (node keys ignored), validated."""
+    names = {f.name for f in dataclasses.fields(TrackerParams)}
+    return TrackerParams.from_dict({k: v for k, v in values.items() if k in names})

@@ -1,0 +1,98 @@
+"""A small `ros2 bag record` stand-in (rosbag2 is not on PyPI): writes topics to an MCAP (or
+sqlite3) bag with rosbags, taking the serialized bytes straight from DDS (raw subscription),
+so what lands in the bag is byte for byte what was published.
+
+    python -m stmtrack_ros.node.recorder --out demo_out/track /track /diagnostics
+Stops on SIGINT/SIGTERM, after --duration seconds or --count messages, and always closes the
+bag (an unclosed MCAP has no index).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+
+
+def message_class(msgtype: str):
+    """'pkg/msg/Name' -> the rclpy message class."""
+    pkg, kind, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="recorder", description=__doc__.split("\n")[0])
+    ap.add_argument("topics", nargs="+", help="topics to record (types found on the graph)")
+    ap.add_argument("--out", required=True, help="bag folder to create")
+    ap.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    ap.add_argument("--duration", type=float, default=0.0, help="stop after S s (0 = never)")
+    ap.add_argument("--count", type=int, default=0,
+                    help="stop after this many messages on the first topic (0 = never)")
+    ap.add_argument("--discovery-timeout", type=float, default=20.0,
+                    help="give up when a topic has not appeared after S s")
+    args = ap.parse_args(argv)
+
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from ..bags import open_writer, typestore
+
+    rclpy.init()
+    node = rclpy.create_node("stmtrack_recorder")
+    store = typestore()
+    counts = {t: 0 for t in args.topics}
+    writer = None
+    try:
+        types = {}
+        deadline = time.monotonic() + args.discovery_timeout
+        while len(types) < len(args.topics) and rclpy.ok():
+            graph = dict(node.get_topic_names_and_types())
+            for t in args.topics:
+                name = t if t.startswith("/") else "/" + t
+                if name in graph and graph[name]:
+                    types[t] = graph[name][0]
+            if time.monotonic() > deadline:
+                missing = sorted(set(args.topics) - set(types))
+                node.get_logger().error(f"topics never appeared: {', '.join(missing)}")
+                return 1
+            rclpy.spin_once(node, timeout_sec=0.05)
+        writer = open_writer(args.out, args.storage)
+        writer.open()
+        subs = []
+        for t, msgtype in types.items():
+            conn = writer.add_connection(t if t.startswith("/") else "/" + t, msgtype,
+                                         typestore=store)
+
+            def on_msg(raw, conn=conn, t=t):
+                writer.write(conn, node.get_clock().now().nanoseconds, raw)
+                counts[t] += 1
+
+            qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+            if msgtype.startswith("sensor_msgs/msg/"):  # cameras publish best effort
+                qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+            subs.append(node.create_subscription(message_class(msgtype), t, on_msg, qos,
+                                                 raw=True))
+        print(f"recorder: recording {', '.join(f'{t} ({m})' for t, m in types.items())} "
+              f"to {args.out}", flush=True)
+        t_end = time.monotonic() + args.duration if args.duration > 0 else None
+        first = args.topics[0]
+        while rclpy.ok():
+            rclpy.spin_once(node, timeout_sec=0.05)
+            if t_end is not None and time.monotonic() > t_end:
+                break
+            if args.count and counts[first] >= args.count:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if writer is not None:
+            writer.close()
+        print("recorder: " + ", ".join(f"{t}: {n} messages" for t, n in counts.items()),
+              flush=True)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

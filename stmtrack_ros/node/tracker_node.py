@@ -1,0 +1,412 @@
+"""The `stmtrack` ROS 2 node: camera frames in, one stamped `Track` per processed frame out.
+
+Threads (MultiThreadedExecutor, one callback group each, so services answer in milliseconds
+while the network runs):
+* image callback: converts the frame (bad ones are counted, never fatal), stores it in the
+  ring buffer (for init by stamp) and in the one-frame "latest" slot;
+* tracking thread: the only user of the Tracker. Takes the latest frame (older waiting ones
+  were replaced: dropped, never queued), runs the query pass, publishes the Track at once,
+  then the memory pass. init/reset requests are executed here too, between frames;
+* services (init_target, reset) hand their request to the tracking thread and wait;
+* a timer publishes /diagnostics.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import sys
+import threading
+import time
+
+import cv2
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                ParameterType, SetParametersResult)
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from stmtrack_ros.msg import Track
+from stmtrack_ros.srv import InitTarget
+
+from ..model import default_checkpoint_path
+from ..tracker import Tracker, TrackerInputError, TrackState
+from ..tracker.inputs import check_box
+from .convert import ImageConversionError, bgr_to_image, msg_to_bgr, track_fields
+from .diagnostics import NodeStats, build_status
+from .frame_buffer import Frame, FrameBuffer, LatestSlot
+from .params import (NODE_NAME, NODE_SPECS, TRACKER_SPECS, NodeSettings, all_defaults,
+                     node_defaults, spec_problem, tracker_params_from)
+
+LOG_EVERY_S = 5.0          # rate limit of repeated warnings (bad images, stamps, errors)
+REQUEST_TIMEOUT_S = 30.0   # a service gives up waiting for the tracking thread after this
+_PARAM_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+                float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+
+
+def _ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _header(frame: Frame) -> Header:
+    h = Header(frame_id=frame.frame_id)
+    h.stamp.sec, h.stamp.nanosec = divmod(frame.stamp_ns, 1_000_000_000)
+    return h
+
+
+def descriptor(name: str, default) -> ParameterDescriptor:
+    """ROS descriptor of one parameter from its Spec (description, range, read-only)."""
+    spec = TRACKER_SPECS.get(name) or NODE_SPECS[name]
+    text = spec.description + (f" ({' | '.join(spec.choices)})" if spec.choices else "")
+    d = ParameterDescriptor(name=name, type=_PARAM_TYPES[type(default)], description=text,
+                            read_only=not spec.runtime)
+    if spec.choices:
+        d.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.range is not None:
+        if isinstance(default, int):
+            d.integer_range = [IntegerRange(from_value=int(spec.range[0]),
+                                            to_value=int(spec.range[1]), step=0)]
+        else:
+            d.floating_point_range = [FloatingPointRange(from_value=float(spec.range[0]),
+                                                         to_value=float(spec.range[1]), step=0.0)]
+    return d
+
+
+@dataclasses.dataclass
+class _Request:
+    """init/reset handed from a service to the tracking thread."""
+    kind: str
+    frame: Frame | None = None
+    box: tuple = ()
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    cancelled: bool = False
+    ok: bool = False
+    message: str = ""
+    track_id: int = 0
+
+
+class TrackerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__(NODE_NAME, **kwargs)
+        defaults = all_defaults()
+        for name, default in defaults.items():
+            self.declare_parameter(name, default, descriptor(name, default))
+        values = {n: self.get_parameter(n).value for n in defaults}
+        for name, value in values.items():
+            why = spec_problem(name, value)
+            if why:
+                raise ValueError(f"parameter {why}")
+        self.settings = NodeSettings(**{k: values[k] for k in node_defaults()})
+        self.params = tracker_params_from(values)
+
+        ckpt = self.settings.checkpoint or str(default_checkpoint_path())
+        t0 = time.monotonic()
+        self.tracker = Tracker.from_checkpoint(ckpt, self.params)
+        self.device = str(getattr(self.tracker, "device", self.params.device))
+        self.get_logger().info(f"loaded {ckpt} on {self.device} in {time.monotonic() - t0:.1f} s "
+                               f"(mode {self.params.mode}, hp {self.params.hp})")
+
+        self.stats = NodeStats()
+        self.buffer = FrameBuffer(self.settings.frame_buffer_size)
+        self.slot = LatestSlot()
+        self._requests: collections.deque[_Request] = collections.deque()
+        self._seq = 0
+        self._last_stamp_ns: int | None = None
+        self._last_done_seq = -1      # frames at or before this are never processed (again)
+        self._track_id = 0            # of the current target; 0 = none
+        self._next_track_id = 1
+        self._state = TrackState.IDLE
+        self._memory_size = 0
+        self._catchup: collections.deque[Frame] = collections.deque()
+
+        image_group = MutuallyExclusiveCallbackGroup()
+        service_group = MutuallyExclusiveCallbackGroup()
+        diag_group = MutuallyExclusiveCallbackGroup()
+        reliability = (ReliabilityPolicy.RELIABLE if self.settings.image_qos_reliability == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.settings.image_qos_depth,
+                         reliability=reliability)
+        if self.settings.use_compressed:
+            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos,
+                                     callback_group=image_group)
+        else:
+            self.create_subscription(Image, "image", self._on_image, qos,
+                                     callback_group=image_group)
+        self.track_pub = self.create_publisher(Track, "track", 10)
+        self.debug_pub = self.create_publisher(Image, "debug_image", 1)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics,
+                          callback_group=diag_group)
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="stmtrack-tracking", daemon=True)
+        self._worker.start()
+        # Services last: once they answer, the node is ready.
+        self.create_service(InitTarget, "init_target", self._on_init_target,
+                            callback_group=service_group)
+        self.create_service(Trigger, "reset", self._on_reset, callback_group=service_group)
+        topic = "image/compressed" if self.settings.use_compressed else "image"
+        self.get_logger().info(f"ready: {self.resolve_topic_name(topic)} -> "
+                               f"{self.resolve_topic_name('track')}")
+
+    # ------------------------------------------------------------------ input
+    def _on_image(self, msg) -> None:
+        now = time.monotonic()
+        with self.stats.lock:
+            self.stats.input_rate.tick(now)
+        try:
+            bgr = msg_to_bgr(msg, self.settings.mono16_scaling)
+        except ImageConversionError as e:
+            self.stats.bad_image(str(e))
+            self.get_logger().warning(f"bad image refused (frame_id {msg.header.frame_id!r}): {e}",
+                                      throttle_duration_sec=LOG_EVERY_S)
+            return
+        except Exception as e:  # noqa: BLE001 - a camera must never take the node down
+            self.stats.bad_image(f"{type(e).__name__}: {e}")
+            self.get_logger().error(f"image conversion failed: {e!r}",
+                                    throttle_duration_sec=LOG_EVERY_S)
+            return
+        stamp = _ns(msg.header.stamp)
+        if self._last_stamp_ns is not None and stamp < self._last_stamp_ns:
+            with self.stats.lock:
+                self.stats.stamps_backwards += 1
+            self.get_logger().warning(
+                f"image stamp went backwards by {(self._last_stamp_ns - stamp) / 1e9:.3f} s "
+                "(bag looping or clock reset?); continuing with the target kept",
+                throttle_duration_sec=LOG_EVERY_S)
+        self._last_stamp_ns = stamp
+        self._seq += 1
+        frame = Frame(self._seq, stamp, msg.header.frame_id, bgr, now)
+        self.buffer.push(frame)
+        self.slot.put(frame)
+
+    # ------------------------------------------------------------------ tracking thread
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._requests:
+                self._execute(self._requests.popleft())
+                continue
+            frame = self._catchup.popleft() if self._catchup else self.slot.take(timeout=0.25)
+            if frame is None or frame.seq <= self._last_done_seq:
+                continue
+            try:
+                self._process(frame)
+            except Exception as e:  # noqa: BLE001 - log, count, keep serving
+                with self.stats.lock:
+                    self.stats.processing_errors += 1
+                    self.stats.last_error = f"{type(e).__name__}: {e}"
+                self.get_logger().error(f"frame {frame.frame_id!r} not tracked: {e}",
+                                        throttle_duration_sec=LOG_EVERY_S)
+
+    def _process(self, frame: Frame) -> None:
+        self._last_done_seq = frame.seq
+        t0 = time.monotonic()
+        result = None
+        if self.tracker.state != TrackState.IDLE:
+            result = self.tracker.track(frame.bgr)
+        self._publish(frame, result, t0)
+        if result is not None:
+            self.tracker.memorize()
+            self._memory_size = self.tracker.memory_stats()["features"]
+
+    def _publish(self, frame: Frame, result, t0: float) -> None:
+        now = time.monotonic()
+        latency = (now - frame.received) * 1e3
+        fields = track_fields(result, track_id=self._track_id if result is not None else 0,
+                              image_wh=frame.wh, latency_ms=latency)
+        self.track_pub.publish(Track(header=_header(frame), **fields))
+        if result is not None:
+            self._state = result.state
+        with self.stats.lock:
+            self.stats.output_rate.tick(now)
+            self.stats.latency_ms.add(latency)
+            self.stats.track_ms.add((now - t0) * 1e3)
+        if self.debug_pub.get_subscription_count() > 0:  # only drawn when someone looks
+            self.debug_pub.publish(bgr_to_image(self._draw(frame.bgr, fields), "bgr8",
+                                                _header(frame)))
+
+    @staticmethod
+    def _draw(bgr, f: dict):
+        img = bgr.copy()
+        colour = {0: (160, 160, 160), 1: (0, 220, 0), 2: (0, 0, 255)}[f["state"]]
+        label = ("IDLE", "TRACKING", "LOST")[f["state"]]
+        if f["state"] != 0:
+            p0 = (int(round(f["x"])), int(round(f["y"])))
+            p1 = (int(round(f["x"] + f["width"])), int(round(f["y"] + f["height"])))
+            cv2.rectangle(img, p0, p1, colour, 2)
+            label += f" #{f['track_id']} {f['confidence']:.2f}"
+        cv2.putText(img, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+        return img
+
+    def _execute(self, req: _Request) -> None:
+        if req.cancelled:
+            return
+        try:
+            if req.kind == "reset":
+                self.tracker.reset()
+                self._state, self._track_id, self._memory_size = TrackState.IDLE, 0, 0
+                self._catchup.clear()
+                req.ok, req.message = True, "tracker reset; publishing IDLE until init_target"
+                return
+            frame = req.frame
+            t0 = time.monotonic()
+            try:
+                result = self.tracker.init(frame.bgr, req.box)
+            except TrackerInputError as e:
+                req.message = f"init refused: {e}; " + self._keeping()
+                return
+            self._track_id = self._next_track_id
+            self._next_track_id += 1
+            self._publish(frame, result, t0)
+            self.tracker.memorize()
+            self._memory_size = self.tracker.memory_stats()["features"]
+            # Catch up: the buffered frames after the init frame, then the newest ones.
+            later = self._buffered_after(frame.seq)
+            keep = self.settings.catchup_frames
+            if len(later) > keep:  # evenly spaced, ending next to the newest
+                later = [later[round((i + 1) * len(later) / keep) - 1] for i in range(keep)] \
+                    if keep else []
+            self._catchup.clear()
+            self._catchup.extend(later)
+            self._last_done_seq = frame.seq
+            req.ok, req.track_id = True, self._track_id
+            req.message = (f"tracking target {self._track_id} from frame {frame.frame_id!r} "
+                           f"stamp {frame.stamp_ns / 1e9:.9f}; catching up over "
+                           f"{len(later)} buffered frames")
+        except Exception as e:  # noqa: BLE001 - the service answers, the node keeps running
+            req.ok, req.message = False, f"{req.kind} failed: {type(e).__name__}: {e}"
+            self.get_logger().error(req.message)
+        finally:
+            req.done.set()
+
+    def _buffered_after(self, seq: int) -> list[Frame]:
+        with self.buffer._lock:
+            return [f for f in self.buffer._frames if f.seq > seq]
+
+    def _keeping(self) -> str:
+        if self._track_id:
+            return f"still tracking target {self._track_id}"
+        return "no target (IDLE)"
+
+    # ------------------------------------------------------------------ services
+    def _submit(self, req: _Request) -> _Request:
+        self._requests.append(req)
+        self.slot.wake()
+        if not req.done.wait(REQUEST_TIMEOUT_S):
+            req.cancelled = True
+            req.message = f"{req.kind} timed out after {REQUEST_TIMEOUT_S:.0f} s (tracker busy)"
+        return req
+
+    def _on_init_target(self, request, response):
+        box = (request.x, request.y, request.width, request.height)
+        want = _ns(request.stamp)
+        if want == 0:
+            frame = self.buffer.newest()
+            where = "the newest frame"
+        else:
+            tol = int(self.get_parameter("init_stamp_tolerance").value * 1e9)
+            frame = self.buffer.find(want, tol)
+            where = f"stamp {want / 1e9:.9f}"
+        response.track_id = self._track_id
+        if frame is None:
+            have = self.buffer.stamp_range()
+            held = (f"the buffer holds {len(self.buffer)} frames, stamps "
+                    f"{have[0] / 1e9:.9f}..{have[1] / 1e9:.9f}" if have else "no frames received yet")
+            response.success = False
+            response.message = (f"no buffered frame matches {where}: {held}; use the stamp of a "
+                                f"recent image (or 0 for the newest); " + self._keeping())
+            self.get_logger().warning(f"init_target: {response.message}")
+            return response
+        try:
+            box = check_box(box, frame.bgr.shape[:2])
+        except TrackerInputError as e:
+            response.success = False
+            response.message = f"init refused: {e}; {self._keeping()}"
+            self.get_logger().warning(f"init_target: {response.message}")
+            return response
+        req = self._submit(_Request("init", frame=frame, box=box))
+        response.success, response.message = req.ok, req.message
+        response.track_id = req.track_id if req.ok else self._track_id
+        log = self.get_logger().info if req.ok else self.get_logger().warning
+        log(f"init_target: {response.message}")
+        return response
+
+    def _on_reset(self, request, response):
+        req = self._submit(_Request("reset"))
+        response.success, response.message = req.ok, req.message
+        self.get_logger().info(f"reset: {req.message}")
+        return response
+
+    # ------------------------------------------------------------------ parameters
+    def _on_set_parameters(self, changes) -> SetParametersResult:
+        tracker_changes, node_changes = {}, {}
+        for p in changes:
+            if p.name == "use_sim_time":
+                continue
+            why = spec_problem(p.name, p.value)
+            if why:
+                return SetParametersResult(successful=False, reason=why)
+            (tracker_changes if p.name in TRACKER_SPECS else node_changes)[p.name] = p.value
+        try:
+            new = self.params.replace(**tracker_changes) if tracker_changes else self.params
+        except (ValueError, TypeError) as e:
+            return SetParametersResult(successful=False, reason=str(e))
+        if tracker_changes:
+            self.tracker.params = new  # the tracker reads its thresholds on every frame
+            self.params = new
+        if node_changes:
+            self.settings = dataclasses.replace(self.settings, **node_changes)
+        changed = ", ".join(f"{p.name}={p.value!r}" for p in changes)
+        self.get_logger().info(f"parameters changed: {changed}")
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [build_status(
+            f"{self.get_name()}: tracker", self.get_fully_qualified_name(), self.stats,
+            dropped=self.slot.dropped, state=int(self._state), track_id=self._track_id,
+            memory_size=self._memory_size, device=self.device)]
+        self.diag_pub.publish(msg)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.slot.close()
+        for req in list(self._requests):
+            req.cancelled = True
+            req.done.set()
+        self._worker.join(timeout=5.0)
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = TrackerNode()
+        except Exception as e:  # noqa: BLE001 - one clear line, not a traceback
+            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {type(e).__name__}: {e}")
+            return 2
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        try:
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
