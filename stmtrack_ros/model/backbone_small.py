@@ -181,3 +181,16 @@ def small_config(**overrides) -> ModelConfig:
                 head_convs=3)
     base.update(overrides)
     return ModelConfig(**base)
+
+
+def init_small_net(nanotrack_weights: str | Path, config: ModelConfig | None = None):
+    """STMTrackNet with the small config, both backbones loaded from NanoTrack v1 weights
+    (neck and head keep their training init): the starting point of training."""
+    from .network import STMTrackNet
+
+    net = STMTrackNet(config if config is not None else small_config())
+    if net.config.backbone != NANOTRACK_V1:
+        raise ValueError(f"init_small_net needs a {NANOTRACK_V1} config, got {net.config.backbone!r}")
+    net.basemodel_m.load_nanotrack(nanotrack_weights)
+    net.basemodel_q.load_nanotrack(nanotrack_weights)
+    return net
