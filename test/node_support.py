@@ -240,3 +240,25 @@ def track_fields_of(msg) -> dict:
             "box": (msg.x, msg.y, msg.width, msg.height), "confidence": msg.confidence,
             "image_wh": (msg.image_width, msg.image_height), "frame_index": msg.frame_index,
             "memory_frames": msg.memory_frames}
+
+
+def test_checkpoint() -> Path:
+    """The bundled small model, or (until it lands) random small-config weights written once."""
+    import tempfile
+
+    from stmtrack_ros.model import default_checkpoint_path
+    bundled = Path(default_checkpoint_path())
+    if bundled.is_file():
+        return bundled
+    path = Path(tempfile.gettempdir()) / f"stmtrack_node_test_random_small_{os.getuid()}.pt"
+    if not path.is_file():
+        import torch
+
+        from stmtrack_ros.model import STMTrackNet, save_checkpoint
+        from stmtrack_ros.model.backbone_small import small_config
+        torch.manual_seed(0)
+        save_checkpoint(path, STMTrackNet(small_config()))  # atomic write
+    return path
+
+
+test_checkpoint.__test__ = False  # a helper, not a test

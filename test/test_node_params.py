@@ -1,0 +1,162 @@
+"""One source of truth for settings: TrackerParams' defaults = config/stmtrack.yaml = what the
+node declares; the declared ranges agree with TrackerParams.validate(); runtime changes go
+through the parameter callback; the launch file references only things that exist."""
+import ast
+import dataclasses
+
+import pytest
+
+from conftest import REPO
+from node_support import test_checkpoint
+from stmtrack_ros.node.params import (NODE_SPECS, TRACKER_SPECS, NodeSettings, all_defaults,
+                                      read_params_file, spec_problem, tracker_params_from)
+from stmtrack_ros.tracker import TrackerParams
+
+YAML = REPO / "config" / "stmtrack.yaml"
+LAUNCH = REPO / "launch" / "stmtrack.launch.py"
+
+
+def test_yaml_mirrors_tracker_params_and_node_settings():
+    values = read_params_file(YAML)
+    assert set(values) == set(all_defaults())
+    for name, default in {**TrackerParams().to_dict(),
+                          **dataclasses.asdict(NodeSettings())}.items():
+        assert values[name] == default and type(values[name]) is type(default), name
+    assert tracker_params_from(values) == TrackerParams()
+
+
+def test_every_tracker_field_has_a_spec():
+    assert set(TRACKER_SPECS) == {f.name for f in dataclasses.fields(TrackerParams)}
+    assert set(NODE_SPECS) == {f.name for f in dataclasses.fields(NodeSettings)}
+
+
+def _valid(**changes):
+    base = TrackerParams(lost_threshold=0.0, recover_threshold=0.0) \
+        if "recover_threshold" in changes else TrackerParams(recover_threshold=1.0)
+    return not dataclasses.replace(base, **changes).validate()
+
+
+@pytest.mark.parametrize("name", [n for n, s in TRACKER_SPECS.items() if s.range])
+def test_declared_ranges_agree_with_validate(name):
+    lo, hi = TRACKER_SPECS[name].range
+    assert _valid(**{name: lo}) and _valid(**{name: hi})
+    below = lo - 1 if isinstance(lo, int) else lo - 1e-3
+    assert not _valid(**{name: below}) and spec_problem(name, below)
+    if name not in ("lost_frames", "threads"):  # validate has no upper bound; the descriptor does
+        above = hi + 1 if isinstance(hi, int) else hi + 1e-3
+        assert not _valid(**{name: above}) and spec_problem(name, above)
+
+
+@pytest.mark.parametrize("name", [n for n, s in TRACKER_SPECS.items() if s.choices])
+def test_declared_choices_agree_with_validate(name):
+    for c in TRACKER_SPECS[name].choices:
+        assert _valid(**{name: c})
+    assert not _valid(**{name: "no-such-choice"}) and spec_problem(name, "no-such-choice")
+
+
+@pytest.fixture(scope="module")
+def node():
+    """The real node class in this process (no subprocess needed to read its declarations)."""
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.context import Context
+    from rclpy.parameter import Parameter
+
+    from node_support import domain_id
+    from stmtrack_ros.node.tracker_node import TrackerNode
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=domain_id(40))
+    n = TrackerNode(context=ctx, parameter_overrides=[
+        Parameter("checkpoint", value=str(test_checkpoint()))])
+    yield n
+    n.shutdown()
+    n.destroy_node()
+    rclpy.try_shutdown(context=ctx)
+
+
+def test_node_declares_exactly_the_yaml_parameters(node):
+    builtin = {"use_sim_time", "start_type_description_service"}  # every rclpy node has these
+    declared = set(node._parameters) - builtin
+    assert declared == set(read_params_file(YAML))
+    for name, default in TrackerParams().to_dict().items():
+        assert node.get_parameter(name).value == default, name
+    d = node.describe_parameters(["lost_threshold", "memory_capacity", "mode"])
+    assert d[0].floating_point_range[0].to_value == 1.0 and not d[0].read_only
+    assert d[1].integer_range[0].from_value == 2 and d[1].read_only
+    assert "exact" in d[2].description and d[2].read_only
+
+
+def test_runtime_threshold_changes_and_rejections(node):
+    from rclpy.parameter import Parameter
+    ok = node.set_parameters([Parameter("lost_threshold", value=0.3)])[0]
+    assert ok.successful and node.tracker.params.lost_threshold == 0.3
+    assert node.params.lost_threshold == 0.3
+    bad = node.set_parameters([Parameter("recover_threshold", value=0.1)])[0]
+    assert not bad.successful and "hysteresis" in bad.reason
+    assert node.tracker.params.recover_threshold == TrackerParams().recover_threshold
+    out = node.set_parameters([Parameter("lost_threshold", value=2.0)])[0]
+    assert not out.successful and "range" in out.reason.lower()
+    ro = node.set_parameters([Parameter("mode", value="exact")])[0]
+    assert not ro.successful and "read-only" in ro.reason
+    scale = node.set_parameters([Parameter("mono16_scaling", value="minmax")])[0]
+    assert scale.successful and node.settings.mono16_scaling == "minmax"
+    wrong = node.set_parameters([Parameter("mono16_scaling", value="log")])[0]
+    assert not wrong.successful and "shift" in wrong.reason
+
+
+def test_bad_startup_value_is_one_clear_error():
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.context import Context
+    from rclpy.parameter import Parameter
+
+    from node_support import domain_id
+    from stmtrack_ros.node.tracker_node import TrackerNode
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=domain_id(41))
+    try:
+        with pytest.raises(ValueError, match="hp='nope'"):
+            TrackerNode(context=ctx, parameter_overrides=[Parameter("hp", value="nope")])
+    finally:
+        rclpy.try_shutdown(context=ctx)
+
+
+def _launch_tree():
+    return ast.parse(LAUNCH.read_text())
+
+
+def _call_kwargs(tree, func_name):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == func_name:
+            yield {k.arg: k.value for k in node.keywords}, node
+
+
+def test_launch_file_references_exist_and_match_the_node():
+    tree = _launch_tree()
+    (kw, call), = list(_call_kwargs(tree, "Node"))
+    assert ast.literal_eval(kw["package"]) == "stmtrack_ros"
+    exe = ast.literal_eval(kw["executable"])
+    assert exe == "stmtrack_node"
+    import re
+    setup = (REPO / "setup.py").read_text()
+    assert re.search(rf"{exe} = stmtrack_ros\.node\.tracker_node:main", setup)
+    script = REPO / "scripts" / exe
+    assert script.is_file() and "stmtrack_ros.node.tracker_node import main" in script.read_text()
+    assert f"scripts/{exe}" in (REPO / "CMakeLists.txt").read_text()
+    assert ast.literal_eval(kw["name"]) == "stmtrack"
+    # parameter file: share/<pkg>/config/stmtrack.yaml is installed from config/
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    assert "stmtrack.yaml" in strings and "config" in strings and YAML.is_file()
+    assert "install(DIRECTORY launch config" in (REPO / "CMakeLists.txt").read_text()
+    # parameter names given in the launch file are parameters the node declares
+    params = kw["parameters"]
+    keys = {ast.literal_eval(k) for d in params.elts if isinstance(d, ast.Dict) for k in d.keys}
+    assert keys and keys <= set(all_defaults()) | {"use_sim_time"}
+    # remappings name the node's real inputs
+    remapped = {ast.literal_eval(t.elts[0]) for t in kw["remappings"].elts}
+    assert remapped == {"image", "image/compressed"}
+    src = (REPO / "stmtrack_ros" / "node" / "tracker_node.py").read_text()
+    assert '"image/compressed"' in src and '"image"' in src
+    # every launch argument used is declared
+    declared = {ast.literal_eval(k["name"]) if "name" in k else ast.literal_eval(c.args[0])
+                for k, c in _call_kwargs(tree, "DeclareLaunchArgument")}
+    used = {ast.literal_eval(c.args[0]) for _, c in _call_kwargs(tree, "LaunchConfiguration")}
+    assert used <= declared and {"image", "checkpoint", "device"} <= declared
