@@ -18,8 +18,9 @@ def add_arguments(p) -> None:
     p.add_argument("--trackers", default=runner.STMTRACK,
                    help=f"comma-separated, from: {', '.join(runner.TRACKER_KINDS)}")
     p.add_argument("--checkpoint", help="stmtrack checkpoint (default: the bundled small model)")
-    p.add_argument("--mode", choices=("exact", "bounded"), help="stmtrack memory mode (default: library default)")
-    p.add_argument("--hp", help="stmtrack hyper-parameter preset, e.g. otb, got10k (default: library default)")
+    p.add_argument("--mode", choices=("exact", "bounded"), help="stmtrack memory mode (default: TrackerParams.mode)")
+    p.add_argument("--hp", help="stmtrack hyper-parameter preset: got10k, otb, lasot, trackingnet, uav123, vot "
+                   "(default: TrackerParams.hp)")
     p.add_argument("--device", default="cpu", help="stmtrack device: cpu or cuda[:N] (default cpu)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument("--sequences", help="comma-separated subset of sequence names")
@@ -49,8 +50,12 @@ def _stmtrack_spec(args) -> runner.TrackerSpec:
     if not Path(ckpt).is_file():
         raise RuntimeError(f"checkpoint not found: {ckpt} (pass --checkpoint PATH)")
     defaults = TrackerParams()
+    params = TrackerParams(mode=args.mode or defaults.mode, hp=args.hp or defaults.hp, device=args.device)
+    why = params.validate()
+    if why:
+        raise RuntimeError("; ".join(why))
     return runner.TrackerSpec(runner.STMTRACK, checkpoint=str(Path(ckpt).resolve()),
-                              mode=args.mode or defaults.mode, hp=args.hp, device=args.device)
+                              mode=params.mode, hp=params.hp, device=params.device)
 
 
 def build_specs(args) -> list:
