@@ -16,7 +16,7 @@ import numpy as np
 from conftest import REPO
 
 BUNDLED_CLIP = REPO / "stmtrack_ros" / "data" / "demo" / "bigbuckbunny_100.mp4"
-DEMO_BOX_FILE = BUNDLED_CLIP.with_name("init_box.txt")
+CLIP_INFO = BUNDLED_CLIP.with_name("clip.json")
 
 
 def domain_id(offset: int) -> int:

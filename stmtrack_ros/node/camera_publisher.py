@@ -77,7 +77,8 @@ def main(argv=None) -> int:
     ap.add_argument("--blank", default="", help="frame indexes to publish black, e.g. 30:60")
     ap.add_argument("--reliable", action="store_true", help="RELIABLE QoS (default: sensor data)")
     ap.add_argument("--wait-subscribers", type=float, default=10.0, metavar="S",
-                    help="wait up to S s for a subscriber before starting (0 = don't)")
+                    help="wait up to S s for --subscribers subscribers before starting")
+    ap.add_argument("--subscribers", type=int, default=1, help="subscribers to wait for")
     ap.add_argument("--start-delay", type=float, default=0.0, metavar="S",
                     help="extra pause after a subscriber appeared")
     args = ap.parse_args(argv)
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
     sent = 0
     try:
         deadline = time.monotonic() + args.wait_subscribers
-        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        while pub.get_subscription_count() < args.subscribers and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(args.start_delay)
         period = 1.0 / args.fps

@@ -37,7 +37,7 @@ from stmtrack_ros.srv import InitTarget
 from ..model import default_checkpoint_path
 from ..tracker import Tracker, TrackerInputError, TrackState
 from ..tracker.inputs import check_box
-from .convert import ImageConversionError, bgr_to_image, msg_to_bgr, track_fields
+from .convert import ImageConversionError, bgr_to_image, draw_track, msg_to_bgr, track_fields
 from .diagnostics import NodeStats, build_status
 from .frame_buffer import Frame, FrameBuffer, LatestSlot
 from .params import (NODE_NAME, NODE_SPECS, TRACKER_SPECS, NodeSettings, all_defaults,
@@ -228,21 +228,8 @@ class TrackerNode(Node):
             self.stats.latency_ms.add(latency)
             self.stats.track_ms.add((now - t0) * 1e3)
         if self.debug_pub.get_subscription_count() > 0:  # only drawn when someone looks
-            self.debug_pub.publish(bgr_to_image(self._draw(frame.bgr, fields), "bgr8",
+            self.debug_pub.publish(bgr_to_image(draw_track(frame.bgr, fields), "bgr8",
                                                 _header(frame)))
-
-    @staticmethod
-    def _draw(bgr, f: dict):
-        img = bgr.copy()
-        colour = {0: (160, 160, 160), 1: (0, 220, 0), 2: (0, 0, 255)}[f["state"]]
-        label = ("IDLE", "TRACKING", "LOST")[f["state"]]
-        if f["state"] != 0:
-            p0 = (int(round(f["x"])), int(round(f["y"])))
-            p1 = (int(round(f["x"] + f["width"])), int(round(f["y"] + f["height"])))
-            cv2.rectangle(img, p0, p1, colour, 2)
-            label += f" #{f['track_id']} {f['confidence']:.2f}"
-        cv2.putText(img, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
-        return img
 
     def _execute(self, req: _Request) -> None:
         if req.cancelled:
