@@ -54,7 +54,7 @@ def _clean(v):
         return [_clean(x) for x in v]
     if isinstance(v, float) or isinstance(v, np.floating):
         v = float(v)
-        return None if math.isnan(v) else round(v, 6)
+        return None if math.isnan(v) else round(v, 8)
     if isinstance(v, np.integer):
         return int(v)
     return v
