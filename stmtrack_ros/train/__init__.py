@@ -1,0 +1,1 @@
+"""Training (ROS-free): datasets, pair sampler, augmentation, targets, losses, DDP engine, CLI."""

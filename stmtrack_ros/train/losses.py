@@ -1,0 +1,77 @@
+"""Training losses of the paper / official code (reference spec §7.5).
+
+Each loss is a sum over the batch divided by a count (positives, or ctr cells). Under DDP the
+count must be the *global* one for the averaged gradients to equal one process on the
+combined batch, so the counts are passed through `reduce_count` (identity on one process,
+all-reduce mean across ranks under DDP; see engine.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    cls: float = 1.0
+    ctr: float = 1.0
+    reg: float = 3.0
+    focal_alpha: float = 0.75
+    focal_gamma: float = 2.0
+
+
+def _identity(x):
+    return x
+
+
+def focal_loss_sum(logits, cls_gt, alpha: float, gamma: float):
+    """Sum of the sigmoid focal loss over cells with cls_gt != -1 (alpha on positives)."""
+    valid = cls_gt >= 0
+    target = (cls_gt > 0).to(logits.dtype)
+    p = torch.sigmoid(logits)
+    p_t = torch.where(target > 0, p, 1 - p)
+    alpha_t = torch.where(target > 0, torch.full_like(p, alpha), torch.full_like(p, 1 - alpha))
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (alpha_t * (1 - p_t).pow(gamma) * bce * valid).sum()
+
+
+def ctr_loss_sum(logits, ctr_gt):
+    """Sum over cells with ctr_gt != 0 of BCE(logit, gt) - H(gt): 0 at the optimum."""
+    mask = ctr_gt != 0
+    gt = ctr_gt.clamp(1e-12, 1.0)
+    entropy = -(gt * gt.log() + (1 - gt) * (1 - gt).clamp_min(1e-12).log())
+    bce = F.binary_cross_entropy_with_logits(logits, ctr_gt, reduction="none")
+    return ((bce - entropy) * mask).sum()
+
+
+def iou_plus1(pred, gt):
+    """IoU of xyxy boxes with the official +1 area convention."""
+    area_p = (pred[..., 2] - pred[..., 0] + 1).abs() * (pred[..., 3] - pred[..., 1] + 1).abs()
+    area_g = (gt[..., 2] - gt[..., 0] + 1).abs() * (gt[..., 3] - gt[..., 1] + 1).abs()
+    iw = (torch.minimum(pred[..., 2], gt[..., 2]) - torch.maximum(pred[..., 0], gt[..., 0]) + 1).clamp_min(0)
+    ih = (torch.minimum(pred[..., 3], gt[..., 3]) - torch.maximum(pred[..., 1], gt[..., 1]) + 1).clamp_min(0)
+    inter = iw * ih
+    return inter / (area_p + area_g - inter).clamp_min(1e-6)
+
+
+def iou_loss_sum(boxes, box_gt, cls_gt):
+    """Sum over positive cells of -log(IoU); also returns the IoUs there (for logging)."""
+    pos = (cls_gt[..., 0] > 0)
+    iou = iou_plus1(boxes[pos].float(), box_gt[pos].float())
+    return -(iou.clamp_min(1e-6).log()).sum(), iou.detach()
+
+
+def stm_losses(out: dict, cls_gt, ctr_gt, box_gt, w: LossWeights = LossWeights(), reduce_count=_identity):
+    """dict of total, cls, ctr, reg (weighted) and iou (mean, detached) for one batch."""
+    cls_logits = out["cls_logits"].float()
+    n_pos = reduce_count((cls_gt > 0).sum().to(cls_logits.dtype))
+    n_ctr = reduce_count((ctr_gt != 0).sum().to(cls_logits.dtype))
+    cls = focal_loss_sum(cls_logits, cls_gt, w.focal_alpha, w.focal_gamma) / n_pos.clamp_min(1)
+    ctr = ctr_loss_sum(out["ctr_logits"].float(), ctr_gt) / n_ctr.clamp_min(1)
+    reg_sum, iou = iou_loss_sum(out["boxes"], box_gt, cls_gt)
+    reg = reg_sum / n_pos.clamp_min(1)
+    total = w.cls * cls + w.ctr * ctr + w.reg * reg
+    mean_iou = iou.mean() if iou.numel() else torch.zeros((), device=iou.device)
+    return {"total": total, "cls": w.cls * cls, "ctr": w.ctr * ctr, "reg": w.reg * reg, "iou": mean_iou}

@@ -1,0 +1,126 @@
+"""The paper's training-pair sampler: T memory frames + 1 query frame (reference spec §7.2).
+
+Choices where the official code differs from the paper's intent (spec §6 item 14):
+* Frame gap: the official candidate set is every frame from idx1 - max_gap to the *end* of
+  the video (its upper range is always empty). We use the intended window
+  [idx1 - max_gap, idx1 + max_gap] (`symmetric_gap=True`, the default); `False` restores
+  the official one-sided window.
+* Filter: the official area-ratio tests never fire (they sit in a tuple). We apply them as
+  intended: a pair is redrawn while any box has aspect ratio >= max_aspect or covers a
+  fraction of its image outside (min_area_ratio, max_area_ratio). Setting the ratios to
+  (0, inf) gives the official behaviour.
+Kept as official: negative pairs with probability 0.33 (memory from one sequence of a
+dataset, query from another sequence of the same dataset); the 4 frames of a positive pair
+are idx1 plus T distinct candidates (which may include idx1 itself), shuffled, the last being
+the query; a still image gives T + 1 copies of one object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .datasets import DatasetError, StillImage, TrainingSet
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # H x W x 3 uint8 BGR
+    box: np.ndarray  # x, y, w, h float64
+    source: str  # image path (for messages)
+
+
+@dataclass
+class PairSample:
+    memory: list  # T Frames
+    query: Frame
+    negative: bool
+
+
+def read_image(path: str) -> np.ndarray:
+    im = cv2.imread(path, cv2.IMREAD_COLOR)
+    if im is None:
+        raise DatasetError(f"training image {path} is missing or unreadable")
+    return im
+
+
+@dataclass
+class PairSampler:
+    sets: list  # TrainingSet
+    num_memory: int = 3
+    negative_prob: float = 0.33
+    max_aspect: float = 10.0
+    min_area_ratio: float = 0.001
+    max_area_ratio: float = 0.6
+    symmetric_gap: bool = True
+    max_tries: int = 100
+
+    def __post_init__(self):
+        if not self.sets:
+            raise DatasetError("no training datasets configured (data.datasets is empty)")
+        ratios = np.array([s.ratio for s in self.sets], dtype=np.float64)
+        if (ratios < 0).any() or ratios.sum() <= 0:
+            raise DatasetError(f"dataset ratios must be >= 0 with a positive sum, got {ratios.tolist()}")
+        self.probs = ratios / ratios.sum()
+
+    # ---- index choice (no image I/O) ----------------------------------------------------
+    def _memory_and_query_indexes(self, n: int, max_gap: int, rng) -> list:
+        """T + 1 frame indexes of one video; the last is the query."""
+        idx1 = int(rng.integers(n))
+        lo = max(0, idx1 - max_gap)
+        hi = min(n - 1, idx1 + max_gap) if self.symmetric_gap else n - 1
+        candidates = np.arange(lo, hi + 1)
+        pick = rng.choice(candidates, self.num_memory, replace=len(candidates) < self.num_memory)
+        order = np.append(pick, idx1)
+        rng.shuffle(order)
+        return [int(i) for i in order]
+
+    def draw_indexes(self, rng):
+        """(set index, [(item, frame or object index)] * (T + 1), negative) — the plan of one
+        sample before any image is read."""
+        si = int(rng.choice(len(self.sets), p=self.probs))
+        ts: TrainingSet = self.sets[si]
+        negative = bool(rng.random() < self.negative_prob) and len(ts) > 1
+        a = int(rng.integers(len(ts)))
+        item = ts.items[a]
+        if isinstance(item, StillImage):
+            k = int(rng.integers(len(item.boxes)))
+            plan = [(a, k)] * (self.num_memory + 1)
+        else:
+            plan = [(a, i) for i in self._memory_and_query_indexes(len(item), ts.max_gap, rng)]
+        if negative:
+            b = int(rng.integers(len(ts) - 1))
+            b += b >= a  # a different item of the same set
+            other = ts.items[b]
+            n = len(other.boxes)
+            plan[-1] = (b, int(rng.integers(n)))
+        return si, plan, negative
+
+    # ---- with images ---------------------------------------------------------------------
+    def _frame(self, ts: TrainingSet, item_index: int, k: int, cache: dict) -> Frame:
+        item = ts.items[item_index]
+        path = item.image if isinstance(item, StillImage) else item.frames[k]
+        if path not in cache:
+            cache[path] = read_image(path)
+        return Frame(cache[path], item.boxes[k].copy(), path)
+
+    def box_ok(self, box, image_shape) -> bool:
+        _, _, w, h = box
+        if w <= 0 or h <= 0 or max(w / h, h / w) >= self.max_aspect:
+            return False
+        ratio = w * h / float(image_shape[0] * image_shape[1])
+        return self.min_area_ratio < ratio < self.max_area_ratio
+
+    def sample(self, rng) -> PairSample:
+        """One pair; redrawn (up to max_tries) while any box fails the filter."""
+        for _ in range(self.max_tries):
+            si, plan, negative = self.draw_indexes(rng)
+            cache = {}
+            frames = [self._frame(self.sets[si], a, k, cache) for a, k in plan]
+            if all(self.box_ok(f.box, f.image.shape) for f in frames):
+                return PairSample(frames[:-1], frames[-1], negative)
+        raise DatasetError(
+            f"no training pair passed the box filter in {self.max_tries} draws (aspect < "
+            f"{self.max_aspect}, area ratio in ({self.min_area_ratio}, {self.max_area_ratio})); "
+            "check the datasets' boxes or relax data.max_aspect / data.*_area_ratio")

@@ -1,0 +1,34 @@
+"""`stmtrack train --config FILE [--resume CKPT] [--set key=value ...]`.
+
+The same command runs on one CPU process or under torchrun (one process per GPU, any number
+of nodes): `torchrun --nproc_per_node=N -m stmtrack_ros.cli train --config ...`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="training YAML (see config/train/)")
+    parser.add_argument("--resume", default=None, metavar="CKPT",
+                        help="continue from a checkpoint written by a previous run (e.g. OUT/checkpoints/last.pt)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, dotted keys, YAML values (e.g. optim.lr=0.01); repeatable")
+
+
+def run(args) -> int:
+    from .config import ConfigError, load_config
+    from .datasets import DatasetError
+    try:
+        cfg = load_config(args.config, args.overrides)
+        from .engine import train
+        summary = train(cfg, resume=args.resume)
+    except (ConfigError, DatasetError, FileNotFoundError) as e:
+        print(f"stmtrack train: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stmtrack train: interrupted; continue with --resume OUT/checkpoints/last.pt", file=sys.stderr)
+        return 130
+    print(f"train: done; final checkpoint {summary['final']}", flush=True)
+    return 0
