@@ -158,9 +158,10 @@ def check_settings(out, spec: TrackerSpec) -> None:
 
 # --------------------------------------------------------------------------- running
 
-def track_sequence(tracker, seq: Sequence):
+def track_sequence(tracker, seq: Sequence, on_frame=None):
     """One-pass evaluation: init on frame 1 with its ground truth, then update on every later
-    frame. Returns 0-based boxes (row 0 = init box) and per-frame seconds."""
+    frame. Returns 0-based boxes (row 0 = init box) and per-frame seconds. `on_frame()` is
+    called after each frame (progress)."""
     import cv2
     n = len(seq.frames)
     boxes = np.full((n, 4), np.nan)
@@ -174,10 +175,12 @@ def track_sequence(tracker, seq: Sequence):
             tracker.init(frame, seq.gt[0])
             times[0] = time.perf_counter() - t0
             boxes[0] = seq.gt[0]
-            continue
-        result = tracker.update(frame)
-        times[i] = time.perf_counter() - t0
-        boxes[i] = result.box
+        else:
+            result = tracker.update(frame)
+            times[i] = time.perf_counter() - t0
+            boxes[i] = result.box
+        if on_frame is not None:
+            on_frame()
     return boxes, times
 
 
@@ -194,14 +197,14 @@ def _set_threads(threads: int) -> None:
 _BUILT: dict = {}
 
 
-def run_job(spec: TrackerSpec, seq: Sequence, out: str, threads: int) -> tuple:
+def run_job(spec: TrackerSpec, seq: Sequence, out: str, threads: int, on_frame=None) -> tuple:
     """Worker entry point: (label, seq name, error message or None)."""
     try:
         _set_threads(threads)
         if spec not in _BUILT:          # one tracker per process and spec: load the model once
             _BUILT[spec] = build_tracker(spec)
         tracker = _BUILT[spec]
-        boxes, times = track_sequence(tracker, seq)
+        boxes, times = track_sequence(tracker, seq, on_frame)
         save_result(out, spec.label, seq, boxes, times)
         return spec.label, seq.name, None
     except Exception as e:  # reported per sequence; the other jobs go on
@@ -229,24 +232,27 @@ def run_all(specs: list, sequences: list, out, workers: int = 1, progress: bool 
     jobs.sort(key=lambda j: -len(j[1].frames))        # longest first balances the workers
     errors: dict = {}
     threads = threads_per_worker(workers)
-    bar = tqdm(total=len(jobs), unit="seq", desc="eval", disable=not progress or not jobs)
-    if workers <= 1:
+    total = sum(len(seq.frames) for _, seq in jobs)
+    bar = tqdm(total=total, unit="frame", desc=f"eval {len(jobs)} runs", disable=not progress or not jobs)
+    if workers <= 1:   # in this process: the bar moves every frame
         for spec, seq in jobs:
             bar.set_postfix_str(f"{spec.label}/{seq.name}")
-            _collect(run_job(spec, seq, out, threads), errors, bar)
-    else:
+            done = bar.n
+            res = run_job(spec, seq, out, threads, lambda: bar.update(1))
+            _collect(res, errors, bar, len(seq.frames) - (bar.n - done))
+    else:              # worker processes: the bar moves when a sequence finishes
         ctx = mp.get_context("spawn")   # torch and OpenCV threads do not survive fork safely
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(run_job, spec, seq, out, threads) for spec, seq in jobs]
+            futures = {pool.submit(run_job, spec, seq, out, threads): seq for spec, seq in jobs}
             for fut in cf.as_completed(futures):
-                _collect(fut.result(), errors, bar)
+                _collect(fut.result(), errors, bar, len(futures[fut].frames))
     bar.close()
     return errors
 
 
-def _collect(res, errors: dict, bar) -> None:
+def _collect(res, errors: dict, bar, frames_left: int) -> None:
     label, name, err = res
     if err:
         errors.setdefault(label, {})[name] = err
         bar.write(f"FAILED {label}/{name}: {err}")
-    bar.update(1)
+    bar.update(frames_left)
