@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
     p.add_argument("--mode", choices=("exact", "bounded"), help="stmtrack memory mode (default: TrackerParams.mode)")
     p.add_argument("--hp", help="stmtrack hyper-parameter preset: got10k, otb, lasot, trackingnet, uav123, vot "
                    "(default: TrackerParams.hp)")
-    p.add_argument("--device", default="cpu", help="stmtrack device: cpu or cuda[:N] (default cpu)")
+    p.add_argument("--device", help="stmtrack device: cpu, cuda or cuda:N (default: TrackerParams.device)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument("--sequences", help="comma-separated subset of sequence names")
     p.add_argument("--max-frames", type=int, help="use only the first N frames of each sequence (N >= 2)")
@@ -50,7 +50,8 @@ def _stmtrack_spec(args) -> runner.TrackerSpec:
     if not Path(ckpt).is_file():
         raise RuntimeError(f"checkpoint not found: {ckpt} (pass --checkpoint PATH)")
     defaults = TrackerParams()
-    params = TrackerParams(mode=args.mode or defaults.mode, hp=args.hp or defaults.hp, device=args.device)
+    params = TrackerParams(mode=args.mode or defaults.mode, hp=args.hp or defaults.hp,
+                           device=args.device or defaults.device)
     why = params.validate()
     if why:
         raise RuntimeError("; ".join(why))
