@@ -13,6 +13,7 @@ file is written last (atomically), so an interrupted run leaves nothing half-wri
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -51,11 +52,22 @@ class TrackerSpec:
         d = asdict(self)
         if self.kind != STMTRACK:
             d = {"kind": self.kind}
-        elif self.checkpoint:
-            p = Path(self.checkpoint)
-            d["checkpoint_bytes"] = p.stat().st_size if p.is_file() else None
-        d.pop("device", None)
+        elif self.checkpoint:   # a retrained model has the same path and size: hash it
+            d["checkpoint_sha256"] = _file_sha256(self.checkpoint)
+        for key in ("device", "nanotrack_dir"):   # do not change the numbers / not used
+            d.pop(key, None)
         return d
+
+
+def _file_sha256(path) -> str | None:
+    p = Path(path)
+    if not p.is_file():
+        return None
+    h = hashlib.sha256()
+    with p.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 class StmtrackAdapter:
