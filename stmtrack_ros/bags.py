@@ -9,6 +9,7 @@ frame, the init result on it, the query-pass result after it; see node.convert.t
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -151,12 +152,12 @@ def bag_track(in_bag, *, topic: str, box, init_stamp_ns: int | None = None,
               checkpoint=None, overrides=None) -> dict:
     from rosbags.highlevel import AnyReader
 
-    from .node.convert import msg_to_bgr, track_fields
-    from .tracker import TrackerInputError
     in_bag = Path(in_bag)
     if not in_bag.exists():
         raise FileNotFoundError(f"input bag {in_bag} not found")
     out = Path(out) if out else in_bag.with_name(in_bag.name.removesuffix(".mcap") + "_track")
+    if out.exists():  # checked first: the cleanup below only ever removes what we wrote
+        raise FileExistsError(f"output bag {out} exists; remove it or choose another --out")
     store = typestore()
     with AnyReader([in_bag], default_typestore=store) as reader:
         conns = [c for c in reader.connections if c.topic == topic]
@@ -178,49 +179,70 @@ def bag_track(in_bag, *, topic: str, box, init_stamp_ns: int | None = None,
                                  f"{stamp_tolerance_ns / 1e9:g} s of {init_stamp_ns} ns")
             init_at = best[0]
         tracker, ckpt = load_tracker(config, checkpoint, overrides or {})
-        counts = {"IDLE": 0, "TRACKING": 0, "LOST": 0}
-        bad = 0
-        confs, ms = [], []
-        with open_writer(out, storage) as writer:
-            out_conn = writer.add_connection(out_topic, TRACK_TYPE, typestore=store)
-            img_conn = (writer.add_connection(topic, conns[0].msgtype, typestore=store)
-                        if copy_images else None)
-            started = False
-            for i, (conn, t, raw) in enumerate(reader.messages(connections=conns)):
-                msg = reader.deserialize(raw, conn.msgtype)
-                if img_conn is not None:
-                    writer.write(img_conn, t, raw)
-                try:
-                    bgr = msg_to_bgr(msg)
-                except ValueError as e:  # the node skips such frames too (no Track for them)
-                    bad += 1
-                    print(f"bag-track: skipping message {i} at {t} ns: {e}", file=sys.stderr)
-                    continue
-                wh = (bgr.shape[1], bgr.shape[0])
-                t0 = time.perf_counter()
-                if not started and (init_at is None or i == init_at):
-                    try:
-                        result = tracker.init(bgr, box)
-                    except TrackerInputError as e:
-                        raise ValueError(f"init box refused: {e}") from None
-                    started = True
-                elif started:
-                    result = tracker.track(bgr)
-                else:
-                    result = None
-                elapsed = (time.perf_counter() - t0) * 1e3
-                fields = track_fields(result, track_id=1 if started else 0, image_wh=wh,
-                                      latency_ms=elapsed)
-                track = store.types[TRACK_TYPE](header=msg.header, **fields)
-                writer.write(out_conn, t, store.serialize_cdr(track, TRACK_TYPE))
-                if started:
-                    tracker.memorize()
-                    ms.append(elapsed)
-                    confs.append(fields["confidence"])
-                counts[("IDLE", "TRACKING", "LOST")[fields["state"]]] += 1
-        if not started:
-            raise ValueError(f"the init frame never came (no decodable image on {topic})")
+        try:
+            counts, bad, confs, ms = _track_messages(reader, conns, tracker, store, box, init_at,
+                                                     out, out_topic, storage, copy_images)
+        except BaseException:
+            if out.exists():  # never leave a half-written bag behind
+                shutil.rmtree(out)
+            raise
     n = sum(counts.values())
     return {"out": str(out), "frames": n, "bad_images": bad, **{k.lower(): v for k, v in counts.items()},
             "mean_confidence": round(sum(confs) / max(len(confs), 1), 4),
             "mean_ms": round(sum(ms) / max(len(ms), 1), 1), "checkpoint": ckpt}
+
+
+def _track_messages(reader, conns, tracker, store, box, init_at, out, out_topic, storage,
+                    copy_images):
+    """Write one Track per decodable image of `conns` (see the module docstring)."""
+    from .node.convert import msg_to_bgr, track_fields
+    from .tracker import TrackerInputError
+    topic = conns[0].topic
+    counts = {"IDLE": 0, "TRACKING": 0, "LOST": 0}
+    bad = 0
+    confs, ms = [], []
+    with open_writer(out, storage) as writer:
+        out_conn = writer.add_connection(out_topic, TRACK_TYPE, typestore=store)
+        img_conn = (writer.add_connection(topic, conns[0].msgtype, typestore=store)
+                    if copy_images else None)
+        started = False
+        for i, (conn, t, raw) in enumerate(reader.messages(connections=conns)):
+            msg = reader.deserialize(raw, conn.msgtype)
+            if img_conn is not None:
+                writer.write(img_conn, t, raw)
+            try:
+                bgr = msg_to_bgr(msg)
+            except ValueError as e:  # the node skips such frames too (no Track for them)
+                bad += 1
+                print(f"bag-track: skipping message {i} at {t} ns: {e}", file=sys.stderr)
+                continue
+            wh = (bgr.shape[1], bgr.shape[0])
+            t0 = time.perf_counter()
+            if not started and (init_at is None or i == init_at):
+                try:
+                    result = tracker.init(bgr, box)
+                except TrackerInputError as e:
+                    raise ValueError(f"init box refused: {e}") from None
+                started = True
+            elif started:
+                try:
+                    result = tracker.track(bgr)
+                except TrackerInputError as e:  # e.g. a frame of another size: skipped live too
+                    bad += 1
+                    print(f"bag-track: skipping message {i} at {t} ns: {e}", file=sys.stderr)
+                    continue
+            else:
+                result = None
+            elapsed = (time.perf_counter() - t0) * 1e3
+            fields = track_fields(result, track_id=1 if started else 0, image_wh=wh,
+                                  latency_ms=elapsed)
+            track = store.types[TRACK_TYPE](header=msg.header, **fields)
+            writer.write(out_conn, t, store.serialize_cdr(track, TRACK_TYPE))
+            if started:
+                tracker.memorize()
+                ms.append(elapsed)
+                confs.append(fields["confidence"])
+            counts[("IDLE", "TRACKING", "LOST")[fields["state"]]] += 1
+    if not started:
+        raise ValueError(f"the init frame never came (no decodable image on {topic})")
+    return counts, bad, confs, ms
