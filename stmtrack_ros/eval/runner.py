@@ -43,10 +43,12 @@ class TrackerSpec:
 
     @property
     def label(self) -> str:
-        """Result folder name: stmtrack runs differ by mode/preset, so both are in the name."""
+        """Result folder name: stmtrack runs differ by mode, preset and device (FPS), so these
+        are in the name (the device only when it is not the CPU)."""
         if self.kind != STMTRACK:
             return self.kind
-        return "-".join(p for p in (STMTRACK, self.mode, self.hp) if p)
+        device = self.device.replace(":", "") if self.device != "cpu" else None
+        return "-".join(p for p in (STMTRACK, self.mode, self.hp, device) if p)
 
     def settings(self) -> dict:
         d = asdict(self)
@@ -54,8 +56,7 @@ class TrackerSpec:
             d = {"kind": self.kind}
         elif self.checkpoint:   # a retrained model has the same path and size: hash it
             d["checkpoint_sha256"] = _file_sha256(self.checkpoint)
-        for key in ("device", "nanotrack_dir"):   # do not change the numbers / not used
-            d.pop(key, None)
+        d.pop("nanotrack_dir", None)
         return d
 
 
