@@ -93,7 +93,8 @@ def read_tracks(path: str | Path, topic: str | None = None) -> list:
 # ------------------------------------------------------------------ bag-track (CLI)
 
 def add_arguments(parser) -> None:
-    from .node.params import CONFIG_FILE
+    from .node.params import config_file
+    default_config = config_file()
     parser.add_argument("in_bag", help="rosbag2 folder (or .mcap file) with camera images")
     parser.add_argument("--topic", required=True,
                         help="image topic (sensor_msgs/Image or CompressedImage)")
@@ -108,8 +109,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--storage", choices=STORAGES, default="mcap")
     parser.add_argument("--copy-images", action="store_true",
                         help="also copy the image topic into the output bag")
-    parser.add_argument("--config", default=str(CONFIG_FILE),
-                        help="parameter file (the node's); its tracker values are used")
+    parser.add_argument("--config", default=str(default_config) if default_config else None,
+                        help="parameter file (the node's, default config/stmtrack.yaml); its "
+                             "tracker values and checkpoint are used")
     parser.add_argument("--checkpoint", help="model checkpoint (default: the config's, else "
                                              "the bundled small model)")
     parser.add_argument("--device", help="override the config's device (cpu/cuda)")

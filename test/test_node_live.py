@@ -210,6 +210,17 @@ def test_bad_inputs_encodings_sim_time_and_parameters(tmp_path):
             m = _wait_frame(client, "backwards")
             assert m.header.stamp.sec * 10**9 + m.header.stamp.nanosec == old
             assert m.track_id == 1
+            # debug_image: drawn only for a subscriber, same header as the source frame
+            debug = []
+            client.node.create_subscription(Image, "debug_image", debug.append, 10)
+            t_end = time.monotonic() + 20
+            while not any(m.header.frame_id == "dbg" for m in debug):
+                client.publish_bgr(frames[15], "dbg")
+                time.sleep(0.3)
+                assert time.monotonic() < t_end, "no debug_image for a subscriber"
+            dbg = next(m for m in debug if m.header.frame_id == "dbg")
+            assert dbg.encoding == "bgr8" and (dbg.width, dbg.height) == (small.shape[1],
+                                                                         small.shape[0])
             # parameters: runtime threshold change accepted, bad values rejected with a reason
             assert client.set_param("lost_threshold", 0.2).successful
             assert client.get_param("lost_threshold") == 0.2

@@ -160,3 +160,17 @@ def test_launch_file_references_exist_and_match_the_node():
                 for k, c in _call_kwargs(tree, "DeclareLaunchArgument")}
     used = {ast.literal_eval(c.args[0]) for _, c in _call_kwargs(tree, "LaunchConfiguration")}
     assert used <= declared and {"image", "checkpoint", "device"} <= declared
+
+
+@pytest.mark.ros
+def test_node_process_with_a_missing_checkpoint_exits_with_one_clear_line(tmp_path):
+    import subprocess
+    import sys
+
+    from node_support import domain_id, node_env
+    r = subprocess.run([sys.executable, "-m", "stmtrack_ros.node.tracker_node", "--ros-args",
+                        "-p", f"checkpoint:={tmp_path / 'missing.pt'}"], cwd=REPO,
+                       env=node_env(domain_id(42)), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    out = (r.stdout + r.stderr).strip().splitlines()
+    assert len(out) == 1 and "cannot start" in out[0] and "missing.pt" in out[0], out

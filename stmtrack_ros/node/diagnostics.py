@@ -64,6 +64,7 @@ class NodeStats:
         self.track_ms = WindowStats()
         self.bad_images = 0
         self.last_bad_reason = ""
+        self.last_bad_time = -1e9
         self.stamps_backwards = 0
         self.processing_errors = 0
         self.last_error = ""
@@ -72,6 +73,7 @@ class NodeStats:
         with self.lock:
             self.bad_images += 1
             self.last_bad_reason = reason
+            self.last_bad_time = time.monotonic()
 
 
 def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int, state: int,
@@ -104,12 +106,16 @@ def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int,
             "device": device,
         }
         recent_input = stats.input_rate._t and now - stats.input_rate._t[-1] < stale_after_s
+        recent_bad = now - stats.last_bad_time < stale_after_s
+        recent_error = stats.processing_errors and stats.last_error
     level, message = DiagnosticStatus.OK, f"{values['state']}, {out_hz:.1f} Hz out"
     if not recent_input:
         level, message = DiagnosticStatus.WARN, "no camera frames received"
-    if stats.bad_images and stats.last_bad_reason:
-        message += f"; {stats.bad_images} bad images (last: {stats.last_bad_reason})"
-        level = max(level, DiagnosticStatus.WARN)
+    if recent_bad:
+        message += f"; {values['bad_images']} bad images (last: {values['last_bad_image']})"
+        level = DiagnosticStatus.WARN
+    elif recent_error:
+        message += f"; {values['processing_errors']} tracker errors (last: {values['last_error']})"
     status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id)
     status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
     return status

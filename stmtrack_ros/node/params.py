@@ -13,7 +13,19 @@ from ..tracker.params import HP_PRESETS, MODES, TrackerParams
 from .convert import MONO16_SCALINGS
 
 NODE_NAME = "stmtrack"
-CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "stmtrack.yaml"
+
+
+def config_file() -> Path | None:
+    """config/stmtrack.yaml of the source tree, else the installed share/ copy (ROS install)."""
+    src = Path(__file__).resolve().parents[2] / "config" / "stmtrack.yaml"
+    if src.is_file():
+        return src
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        share = Path(get_package_share_directory("stmtrack_ros")) / "config" / "stmtrack.yaml"
+    except Exception:  # noqa: BLE001 - not a ROS install
+        return None
+    return share if share.is_file() else None
 
 
 @dataclass(frozen=True)
