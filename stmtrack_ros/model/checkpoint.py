@@ -58,8 +58,8 @@ def _read(path: Path):
     except Exception as e:  # torch raises many types here; all mean "unusable file"
         msg = " ".join(str(e).split())
         if "Weights only load failed" in msg:
-            m = re.search(r"(Unsupported (global|operand)[^.]*)", msg)
-            why = f" ({m.group(1).strip()})" if m else ""
+            m = re.search(r"Unsupported (global: GLOBAL [\w.]*\w|operand \d+)", msg)
+            why = f" ({m.group(0)})" if m else ""
             raise CheckpointError(
                 f"{path} is not a weights-only checkpoint: it holds Python objects that safe "
                 f"loading refuses{why}; save a plain state_dict with torch.save") from None
@@ -94,18 +94,20 @@ def _unpack(obj, path: Path):
     return sd, cfg
 
 
-def load_state_dict_strict(net: STMTrackNet, sd: Mapping, source: str, has_config: bool = True) -> None:
-    """Load `sd` into `net`, refusing missing/unexpected/mis-shaped keys with their names."""
+def check_state_dict(sd: Mapping, net: STMTrackNet, source: str, has_config: bool = True) -> dict:
+    """`sd` without the unused official entries, or CheckpointError naming the missing,
+    unexpected and mis-shaped keys for `net`."""
+    config = net.config
     sd = {k: v for k, v in sd.items() if not k.startswith(UNUSED_PREFIXES)}
-    want = net.state_dict()
+    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     missing = set(want) - set(sd)
     unexpected = set(sd) - set(want)
     if not set(want) & set(sd):
         raise CheckpointError(
-            f"{source} is not an STMTrack checkpoint for backbone {net.config.backbone!r}: none of "
+            f"{source} is not an STMTrack checkpoint for backbone {config.backbone!r}: none of "
             f"its {len(sd)} keys match (e.g. {_names(list(sd)[:_SHOW])}); this loader reads official "
             "STMTrack snapshots and stmtrack_ros checkpoints")
-    shapes = {k for k in set(want) & set(sd) if tuple(want[k].shape) != tuple(sd[k].shape)}
+    shapes = {k for k in set(want) & set(sd) if want[k] != tuple(sd[k].shape)}
     if missing or unexpected or shapes:
         parts = []
         if missing:
@@ -115,15 +117,15 @@ def load_state_dict_strict(net: STMTrackNet, sd: Mapping, source: str, has_confi
         if shapes:
             k = sorted(shapes)[0]
             parts.append(f"{len(shapes)} mis-shaped ({_names(shapes)}; e.g. {k!r} is "
-                         f"{tuple(sd[k].shape)}, the network wants {tuple(want[k].shape)})")
+                         f"{tuple(sd[k].shape)}, the network wants {want[k]})")
         hint = ("; a checkpoint of a non-default model needs its 'model_config' (write it with "
                 "save_checkpoint)" if not has_config else "")
-        raise CheckpointError(f"{source} does not fit the {net.config.backbone} STMTrack network: "
+        raise CheckpointError(f"{source} does not fit the {config.backbone} STMTrack network: "
                               + ", ".join(parts) + hint)
-    for k, v in sd.items():
-        if v.is_floating_point() and not torch.isfinite(v).all():
+    for k, v in sd.items():  # a finite sum proves finite entries; check fully only if not
+        if v.is_floating_point() and not torch.isfinite(v.sum()) and not torch.isfinite(v).all():
             raise CheckpointError(f"{source}: entry {k!r} holds NaN or infinite values; the file is damaged")
-    net.load_state_dict(sd, strict=True)
+    return sd
 
 
 def load_checkpoint(path, device="cpu") -> STMTrackNet:
@@ -133,6 +135,7 @@ def load_checkpoint(path, device="cpu") -> STMTrackNet:
     Raises CheckpointError (one line) for anything that is not a usable checkpoint.
     """
     path = Path(path).expanduser()
+    dev = resolve_device(device)
     sd, cfg_dict = _unpack(_read(path), path)
     if cfg_dict is None:
         config = ModelConfig()
@@ -145,8 +148,8 @@ def load_checkpoint(path, device="cpu") -> STMTrackNet:
         net = STMTrackNet(config)
     except ValueError as e:
         raise CheckpointError(f"{path}: checkpoint of another architecture: {e}") from None
-    load_state_dict_strict(net, sd, str(path), has_config=cfg_dict is not None)
-    return net.to(resolve_device(device)).eval()
+    net.load_state_dict(check_state_dict(sd, net, str(path), has_config=cfg_dict is not None), strict=True)
+    return net.to(dev).eval()
 
 
 def save_checkpoint(path, model: STMTrackNet, epoch: int = 0, optimizer_state=None, extra=None) -> Path:
