@@ -222,8 +222,11 @@ def train(cfg: dict, resume=None) -> dict:
         raise ConfigError(f"optim.batch_size {batch} does not split over {d.world} processes")
     start_epoch, start_it, step = 0, 0, 0
     if resume:
-        state = torch.load(str(resume), map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model_state_dict"])
+        from ..model.checkpoint import _read, load_state_dict_strict
+        state = _read(Path(resume))
+        if not isinstance(state, dict) or "model_state_dict" not in state:
+            raise ConfigError(f"--resume {resume}: not a training checkpoint (no 'model_state_dict')")
+        load_state_dict_strict(model, state["model_state_dict"], str(resume))
         if "optimizer_state_dict" in state:
             optimizer.load_state_dict(state["optimizer_state_dict"])
         tstate = state.get("train_state", {})

@@ -19,12 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from .config import ConfigError, load_config
+    from ..model.checkpoint import CheckpointError
     from .datasets import DatasetError
     try:
         cfg = load_config(args.config, args.overrides)
         from .engine import train
         summary = train(cfg, resume=args.resume)
-    except (ConfigError, DatasetError, FileNotFoundError) as e:
+    except (ConfigError, DatasetError, CheckpointError, FileNotFoundError) as e:
         print(f"stmtrack train: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
