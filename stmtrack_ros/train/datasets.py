@@ -6,9 +6,9 @@ Everything becomes one of two records:
 * `StillImage`: one image with its K annotated objects (a pseudo-video: the sampler crops it
   with independent random jitter, as the paper does with COCO/DET).
 
-Boxes are 0-based pixel x, y, w, h floats; OTB-style 1-based files (LaSOT, GOT-10k and
-TrackingNet all store x,y from 1 in their docs but are used as-is by the official code, so
-we do the same) are read as they are. Loaders check what they read and raise `DatasetError`
+Boxes are 0-based pixel x, y, w, h floats. The x,y,w,h text files of GOT-10k, LaSOT and
+TrackingNet are read as stored (as the official code does); VOC/ILSVRC xml corners are
+1-based inclusive and converted. Loaders check what they read and raise `DatasetError`
 with one line naming the file.
 """
 from __future__ import annotations
