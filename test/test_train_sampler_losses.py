@@ -1,0 +1,166 @@
+"""Pair sampler (frame gap, negatives, filter), the dataset item, and the losses."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import train_synth as synth
+from stmtrack_ros.model.config import ModelConfig
+from stmtrack_ros.train import datasets as ds
+from stmtrack_ros.train.augment import CropJitter
+from stmtrack_ros.train.losses import LossWeights, iou_plus1, stm_losses
+from stmtrack_ros.train.pairs import IterationBatches, PairDataset
+from stmtrack_ros.train.sampler import PairSampler
+
+SMALL = ModelConfig(backbone="nanotrack_v1", q_size=97, total_stride=16, score_size=5, crop_pad=1,
+                    backbone_channels=48, neck_channels=16, head_width=16, head_convs=2)
+
+
+def _video(n, name="v"):
+    return ds.Video(name, tuple(f"{name}/{i}.jpg" for i in range(n)), np.tile([1.0, 1, 20, 20], (n, 1)))
+
+
+def test_positive_frames_lie_within_the_gap_both_sides():
+    s = PairSampler([ds.TrainingSet("v", [_video(200)], max_gap=10)], negative_prob=0.0)
+    rng = np.random.default_rng(0)
+    spans = []
+    for _ in range(500):
+        _, plan, neg = s.draw_indexes(rng)
+        idx = [k for _, k in plan]
+        assert len(idx) == 4 and not neg
+        # some frame (idx1) has all others within max_gap of it
+        assert any(all(abs(j - i) <= 10 for j in idx) for i in idx)
+        spans.append(max(idx) - min(idx))
+    assert max(spans) > 10  # frames on both sides of idx1 occur (official is one-sided)
+
+
+def test_official_one_sided_gap_reaches_the_end():
+    s = PairSampler([ds.TrainingSet("v", [_video(200)], max_gap=10)], negative_prob=0.0, symmetric_gap=False)
+    rng = np.random.default_rng(0)
+    assert max(max(k for _, k in s.draw_indexes(rng)[1]) - min(k for _, k in s.draw_indexes(rng)[1])
+               for _ in range(300)) > 40
+
+
+def test_negative_pairs_take_the_query_from_another_sequence():
+    s = PairSampler([ds.TrainingSet("v", [_video(30, "a"), _video(30, "b"), _video(30, "c")])])
+    rng = np.random.default_rng(1)
+    negs = 0
+    for _ in range(1500):
+        _, plan, neg = s.draw_indexes(rng)
+        items = {a for a, _ in plan[:-1]}
+        assert len(items) == 1
+        assert (plan[-1][0] in items) != neg
+        negs += neg
+    assert 0.29 < negs / 1500 < 0.37  # p = 0.33
+
+
+def test_still_image_is_one_object_four_times_and_ratios_are_used():
+    still = ds.StillImage("s", "s.jpg", np.array([[0, 0, 20, 20], [30, 30, 20, 20.0]]))
+    s = PairSampler([ds.TrainingSet("v", [_video(30)], ratio=3.0), ds.TrainingSet("s", [still], ratio=1.0)],
+                    negative_prob=0.0)
+    rng = np.random.default_rng(2)
+    hits = 0
+    for _ in range(800):
+        si, plan, _ = s.draw_indexes(rng)
+        if si == 1:
+            hits += 1
+            assert len(set(plan)) == 1
+    assert 0.2 < hits / 800 < 0.3
+
+
+def test_filter_rejects_extreme_aspect_and_area():
+    s = PairSampler([ds.TrainingSet("v", [_video(3)])])
+    assert s.box_ok([0, 0, 20, 20], (100, 100))
+    assert not s.box_ok([0, 0, 100, 10], (100, 1000))  # aspect 10
+    assert not s.box_ok([0, 0, 80, 80], (100, 100))  # 64 % of the image
+    assert not s.box_ok([0, 0, 3, 3], (100, 100))  # 0.09 %
+
+
+def test_pair_dataset_item_is_consistent_and_reproducible(tmp_path):
+    synth.write_train_data(tmp_path)
+    sets = [ds.build_training_set({"layout": "train_data_sequences", "root": str(tmp_path)}),
+            ds.build_training_set({"layout": "train_data_images", "root": str(tmp_path)})]
+    data = PairDataset(PairSampler(sets), CropJitter(size=97), SMALL, seed=5, length=100)
+    a, b = data[7], data[7]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a["im_m"].shape == (3, 3, 97, 97) and a["im_m"].dtype == torch.uint8
+    assert a["maps_m"].shape == (3, 1, 97, 97) and set(a["maps_m"].unique().tolist()) <= {0, 1}
+    assert a["maps_m"].sum() > 0
+    assert a["im_q"].shape == (3, 97, 97)
+    assert a["cls_gt"].shape == (25, 1) and a["box_gt"].shape == (25, 4)
+    found_pos = found_neg = False
+    for i in range(40):
+        it = data[i]
+        if it["negative"]:
+            found_neg = True
+            assert (it["cls_gt"] != 1).all() and (it["ctr_gt"] == 0).all()
+        elif (it["cls_gt"] == 1).any():
+            found_pos = True
+    assert found_pos and found_neg
+
+
+def test_iteration_batches_split_the_global_batch_over_ranks():
+    one = list(IterationBatches(epoch=1, iterations=3, global_batch=4))
+    r0 = list(IterationBatches(1, 3, 4, rank=0, world=2))
+    r1 = list(IterationBatches(1, 3, 4, rank=1, world=2))
+    assert one == [[12, 13, 14, 15], [16, 17, 18, 19], [20, 21, 22, 23]]
+    assert [a + b for a, b in zip(r0, r1)] == one
+    assert list(IterationBatches(1, 3, 4, start=2)) == one[2:]
+    with pytest.raises(ValueError, match="does not split"):
+        IterationBatches(0, 3, 5, world=2)
+
+
+def _targets(n=4):
+    cls = torch.zeros(1, n, 1)
+    cls[0, :2] = 1
+    cls[0, 3] = -1
+    ctr = torch.zeros(1, n, 1)
+    ctr[0, :2] = torch.tensor([[1.0], [0.5]])
+    box = torch.zeros(1, n, 4)
+    box[0, :2] = torch.tensor([10.0, 10, 29, 29])
+    return cls, ctr, box
+
+
+def test_losses_hand_checked():
+    cls_gt, ctr_gt, box_gt = _targets()
+    logits = torch.tensor([[[0.0], [2.0], [-1.0], [5.0]]])
+    ctr_logits = torch.tensor([[[3.0], [0.0], [1.0], [1.0]]])
+    pred = torch.tensor([[[10.0, 10, 29, 29], [10, 10, 19, 29], [0, 0, 5, 5], [0, 0, 5, 5]]])
+    out = stm_losses({"cls_logits": logits, "ctr_logits": ctr_logits, "boxes": pred}, cls_gt, ctr_gt, box_gt)
+
+    def sig(x):
+        return 1 / (1 + math.exp(-x))
+    # focal: positives alpha 0.75 (1-p)^2 (-log p); negative cell 2: 0.25 p^2 (-log(1-p)); cell 3 ignored
+    f = (0.75 * (1 - sig(0)) ** 2 * -math.log(sig(0)) + 0.75 * (1 - sig(2)) ** 2 * -math.log(sig(2))
+         + 0.25 * sig(-1) ** 2 * -math.log(1 - sig(-1)))
+    assert out["cls"].item() == pytest.approx(f / 2, rel=1e-5)
+    # ctr: BCE(3, 1) - 0 and BCE(0, 0.5) - H(0.5) = log 2 - log 2 = 0; two cells
+    assert out["ctr"].item() == pytest.approx(-math.log(sig(3)) / 2, rel=1e-5)
+    # reg: cell 0 exact (IoU 1), cell 1 half (areas 20x20 vs 10x20 -> IoU 0.5); weight 3
+    assert out["reg"].item() == pytest.approx(3 * (0 + -math.log(0.5)) / 2, rel=1e-5)
+    assert out["iou"].item() == pytest.approx(0.75)
+    assert out["total"].item() == pytest.approx(out["cls"].item() + out["ctr"].item() + out["reg"].item())
+
+
+def test_loss_weights_and_plus_one_iou():
+    a = torch.tensor([[0.0, 0, 9, 9]])
+    assert iou_plus1(a, a).item() == pytest.approx(1.0)
+    assert iou_plus1(a, torch.tensor([[5.0, 0, 14, 9]])).item() == pytest.approx(50 / 150)
+    cls_gt, ctr_gt, box_gt = _targets()
+    out = {"cls_logits": torch.zeros(1, 4, 1), "ctr_logits": torch.zeros(1, 4, 1),
+           "boxes": torch.tensor([[[10.0, 10, 19, 29]] * 4])}
+    base = stm_losses(out, cls_gt, ctr_gt, box_gt)
+    w = stm_losses(out, cls_gt, ctr_gt, box_gt, LossWeights(reg=1.0, cls=2.0))
+    assert w["reg"].item() == pytest.approx(base["reg"].item() / 3)
+    assert w["cls"].item() == pytest.approx(base["cls"].item() * 2)
+
+
+def test_losses_of_an_all_negative_batch_are_finite():
+    cls_gt = -torch.ones(2, 4, 1)
+    cls_gt[:, 0] = 0
+    out = {"cls_logits": torch.randn(2, 4, 1, requires_grad=True), "ctr_logits": torch.randn(2, 4, 1),
+           "boxes": torch.rand(2, 4, 4) * 10}
+    loss = stm_losses(out, cls_gt, torch.zeros(2, 4, 1), torch.zeros(2, 4, 4))
+    assert torch.isfinite(loss["total"]) and loss["reg"].item() == 0 and loss["ctr"].item() == 0
+    loss["total"].backward()
