@@ -82,6 +82,8 @@ def test_live_node_stamps_catch_up_offline_equality_reset(tmp_path):
             _publish(client, frames, range(60, 66), stamps, rate=10)
             client.wait_for(lambda: client.tracks[-1][1].header.frame_id == "65", 30,
                             "the Track after reset")
+            n_diag = len(client.diags)
+            client.wait_for(lambda: len(client.diags) > n_diag + 1, 10, "fresh diagnostics")
             diag = client.latest_diag_values()
         finally:
             client.close()
