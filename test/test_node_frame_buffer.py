@@ -21,6 +21,7 @@ def test_ring_keeps_the_newest_and_finds_by_stamp():
     assert buf.find(3400, tolerance_ns=500).seq == 3  # nearest within tolerance
     assert buf.find(3500, tolerance_ns=400) is None
     assert buf.stamp_range() == (2000, 4000)
+    assert [f.seq for f in buf.after(2)] == [3, 4]
     assert frame(0, 0).wh == (3, 2)
 
 

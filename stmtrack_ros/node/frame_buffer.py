@@ -47,6 +47,11 @@ class FrameBuffer:
                     best, best_d = f, d
             return best
 
+    def after(self, seq: int) -> list[Frame]:
+        """The buffered frames that arrived after frame `seq`, oldest first."""
+        with self._lock:
+            return [f for f in self._frames if f.seq > seq]
+
     def newest(self) -> Frame | None:
         with self._lock:
             return self._frames[-1] if self._frames else None

@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 
-import cv2
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
@@ -254,7 +253,7 @@ class TrackerNode(Node):
             self.tracker.memorize()
             self._memory_size = self.tracker.memory_stats()["features"]
             # Catch up: the buffered frames after the init frame, then the newest ones.
-            later = self._buffered_after(frame.seq)
+            later = self.buffer.after(frame.seq)
             keep = self.settings.catchup_frames
             if len(later) > keep:  # evenly spaced, ending next to the newest
                 later = [later[round((i + 1) * len(later) / keep) - 1] for i in range(keep)] \
@@ -271,10 +270,6 @@ class TrackerNode(Node):
             self.get_logger().error(req.message)
         finally:
             req.done.set()
-
-    def _buffered_after(self, seq: int) -> list[Frame]:
-        with self.buffer._lock:
-            return [f for f in self.buffer._frames if f.seq > seq]
 
     def _keeping(self) -> str:
         if self._track_id:
