@@ -39,7 +39,7 @@ def check_box(box, image_hw) -> tuple:
     except (TypeError, ValueError):
         raise TrackerInputError(f"box {box!r} is not 4 numbers x,y,w,h") from None
     if len(vals) != 4:
-        raise TrackerInputError(f"box has {len(vals)} numbers; give x,y,w,h (4)")
+        raise TrackerInputError(f"box has {len(vals)} numbers; give 4 numbers x,y,w,h")
     if not all(math.isfinite(v) for v in vals):
         raise TrackerInputError(f"box {vals} has NaN or infinite values")
     x, y, w, h = vals

@@ -87,6 +87,19 @@ class Tracker:
         self._memory = None
         self._last_result: TrackResult | None = None
         self.last_memorize_ms = 0.0
+        self.last_step = None          # post-processing details of the last track (diagnostics)
+
+    def set_params(self, params: TrackerParams) -> None:
+        """Change settings on a live tracker. Thresholds, lost_* and memory_threshold apply from
+        the next frame; hp, mode and memory_capacity from the next `init`; the rest (device,
+        precision, compile, optimize, threads) need a new Tracker (ValueError)."""
+        params = params.check()
+        fixed = [n for n in ("device", "fp16", "bf16", "compile", "optimize", "threads")
+                 if getattr(params, n) != getattr(self.params, n)]
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} cannot change on a running tracker; "
+                             "build a new Tracker")
+        self.params = params
 
     @property
     def state(self) -> TrackState:
@@ -139,7 +152,7 @@ class Tracker:
         t0 = time.perf_counter()
         frame = as_bgr(frame_bgr)
         box = check_box(box_xywh, frame.shape[:2])
-        hp = self.params.hyper
+        hp, mode = self.params.hyper, self.params.mode
         cxywh = xywh_to_cxywh(np.array(box, dtype=np.float64))
         pos, sz = cxywh[:2].copy(), cxywh[2:].copy()           # float32 on the init frame
         self.reset()
@@ -150,8 +163,9 @@ class Tracker:
         self._base_sz = sz / self._target_scale
         self._prev_pscore = 1.0
         self._low_count = 0
-        self._memory = (ExactMemory(hp.num_segments) if self.params.mode == "exact"
-                        else BoundedMemory(self.params.memory_capacity, hp.num_segments))
+        self._hp, self._bounded = hp, mode == "bounded"
+        self._memory = (BoundedMemory(self.params.memory_capacity, hp.num_segments)
+                        if self._bounded else ExactMemory(hp.num_segments))
         self._frame_index = 0
         self._state = TrackState.TRACKING
         self._pending = _Pending(frame, pos.copy(), sz.copy(), 0, True)
@@ -192,8 +206,7 @@ class Tracker:
         if self._pending is not None:
             timings["memorize_prev"] = self.memorize()
         t1 = time.perf_counter()
-        params, hp, s = self.params, self.params.hyper, self.config.q_size
-        bounded = params.mode == "bounded"
+        params, hp, s, bounded = self.params, self._hp, self.config.q_size, self._bounded
         fidx = self._frame_index + 1
         frames = self._memory.select(fidx, self._prev_pscore > hp.confidence_threshold)
         memory = self._memory.gather(frames)

@@ -1,0 +1,110 @@
+"""`stmtrack track`: run the tracker over an image folder or a video, write one x,y,w,h line per
+frame (line 1 = the init box), optionally an annotated video."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .params import HP_PRESETS, MODES, TrackerParams
+
+
+def add_arguments(p) -> None:
+    d = TrackerParams()
+    p.add_argument("--checkpoint", help="model file (default: the bundled small model)")
+    p.add_argument("--sequence", required=True,
+                   help="image folder (or sequence folder with img/ and groundtruth.txt) or video file")
+    p.add_argument("--init", help="init box x,y,w,h in pixels of the first frame (default: first "
+                   "line of groundtruth.txt beside the frames, used unchanged)")
+    p.add_argument("--mode", choices=MODES, default=d.mode, help=f"memory mode (default {d.mode})")
+    p.add_argument("--hp", choices=sorted(HP_PRESETS), default=d.hp,
+                   help=f"hyper-parameter preset (default {d.hp})")
+    p.add_argument("--frames", type=int, help="stop after N frames (init frame included)")
+    p.add_argument("--device", default=d.device, help=f"cpu, cuda or cuda:N (default {d.device})")
+    p.add_argument("--out", required=True, help="output text file, one x,y,w,h per frame")
+    p.add_argument("--video-out", help="write an annotated video here (.mp4 / .avi)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _fail(msg: str) -> int:
+    print(f"stmtrack track: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _draw(frame, res):
+    import cv2
+    from .result import TrackState
+    out = frame.copy()
+    x, y, w, h = (int(round(v)) for v in res.box)
+    colour = (0, 200, 0) if res.state == TrackState.TRACKING else (0, 0, 230)
+    cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
+    cv2.putText(out, f"{res.frame_index} {res.state.name} {res.confidence:.2f}", (5, 18),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+    return out
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from stmtrack_ros.model import CheckpointError, default_checkpoint_path
+    from .frames import FrameSource, FrameSourceError, parse_box
+    from .result import TrackerInputError
+    from .tracker import Tracker
+
+    if args.frames is not None and args.frames < 1:
+        return _fail("--frames must be >= 1")
+    try:
+        source = FrameSource(args.sequence)
+        init = parse_box(args.init, "--init") if args.init else source.groundtruth_init()
+    except FrameSourceError as e:
+        return _fail(str(e))
+    if init is None:
+        return _fail("no init box: pass --init x,y,w,h (no groundtruth.txt beside the frames)")
+    ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path()
+    if not ckpt.is_file():
+        return _fail(f"checkpoint not found: {ckpt} (pass --checkpoint PATH)")
+    params = TrackerParams(mode=args.mode, hp=args.hp, device=args.device)
+    why = params.validate()
+    if why:
+        return _fail("; ".join(why))
+    try:
+        tracker = Tracker.from_checkpoint(ckpt, params)
+    except (CheckpointError, ValueError) as e:
+        return _fail(str(e))
+
+    total = len(source) if args.frames is None else min(args.frames, len(source) or args.frames)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    lines = []
+    bar = tqdm(total=total or None, unit="fr", disable=args.no_progress, desc="track")
+    try:
+        for k, frame in enumerate(source):
+            if args.frames is not None and k >= args.frames:
+                break
+            res = tracker.init(frame, init) if k == 0 else tracker.track(frame)
+            lines.append(",".join(repr(float(v)) for v in res.box))
+            if args.video_out:
+                if writer is None:
+                    import cv2
+                    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if args.video_out.endswith(".mp4") else "MJPG"))
+                    writer = cv2.VideoWriter(args.video_out, fourcc, source.fps,
+                                             (frame.shape[1], frame.shape[0]))
+                    if not writer.isOpened():
+                        return _fail(f"cannot write video {args.video_out}")
+                writer.write(_draw(frame, res))
+            if k > 0:
+                tracker.memorize()
+            bar.update(1)
+            bar.set_postfix(state=res.state.name, conf=f"{res.confidence:.2f}")
+    except (TrackerInputError, FrameSourceError) as e:
+        return _fail(f"frame {len(lines)}: {e}")
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.release()
+        if lines:
+            out.write_text("\n".join(lines) + "\n")
+    if not lines:
+        return _fail(f"no frames read from {args.sequence}")
+    print(f"wrote {len(lines)} boxes to {out}" + (f" and {args.video_out}" if args.video_out else ""))
+    return 0

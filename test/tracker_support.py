@@ -1,0 +1,39 @@
+"""Helpers for the tracker tests: a tiny random network (fast enough for thousands of frames)
+and synthetic frames with a moving square."""
+import numpy as np
+import pytest
+import torch
+
+from stmtrack_ros.model import STMTrackNet
+from stmtrack_ros.model.backbone_small import small_config
+
+
+def tiny_net(seed: int = 0) -> STMTrackNet:
+    """A random NanoTrack-backbone STMTrack at 127 px / 6x6 grid: the tracker must take all its
+    geometry from `net.config`, so this exercises a non-official size too."""
+    torch.manual_seed(seed)
+    cfg = small_config(q_size=127, score_size=6, neck_channels=16, head_width=16, head_convs=2)
+    return STMTrackNet(cfg).eval()
+
+
+def square_frame(t: int, size=(120, 160)) -> np.ndarray:
+    """A grey textured frame with a bright square drifting right."""
+    h, w = size
+    rng = np.random.default_rng(t)
+    im = (rng.integers(60, 90, size=(h, w, 3))).astype(np.uint8)
+    x = 30 + (t % 60)
+    im[40:70, x:x + 30] = (40, 200, 220)
+    return im
+
+
+SQUARE_BOX = (30.0, 40.0, 30.0, 30.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run far faster on one thread when the CPU is shared (no OpenMP barriers
+    waiting for descheduled threads); restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
