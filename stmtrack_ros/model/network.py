@@ -71,7 +71,8 @@ class STMTrackNet(nn.Module):
     def track(self, query: torch.Tensor, memory: torch.Tensor):
         """query (B,3,S,S), memory (B,C,T,s,s) -> score, boxes_xyxy, cls_prob, ctr_prob,
         shapes (B,P,1) (B,P,4) (B,P,1) (B,P,1), boxes in crop pixels."""
-        self._check_memory(memory, query.shape[0] if query.dim() == 4 else None)
+        self._check_images(query, "query")
+        self._check_memory(memory, query.shape[0])
         fq = self.query_features(query)
         cls, ctr, boxes = self.head(memory.to(fq.dtype), fq)
         cls_prob, ctr_prob = torch.sigmoid(cls), torch.sigmoid(ctr)
