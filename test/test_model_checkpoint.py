@@ -56,7 +56,7 @@ def test_official_snapshot_with_optimizer_state_loads(tmp_path):
     net = load_checkpoint(p)
     assert isinstance(net, STMTrackNet) and not net.training
     assert net.config == ModelConfig()
-    assert net.head.si.item() == 0.5 and float(net.basemodel_q.Mixed_6e.branch_pool.bn.running_var[0]) == 0.5
+    assert net.head.si.item() == 0.5 and net.basemodel_q.Mixed_6e.branch_pool.bn.running_var[0].item() == 0.5
     assert not hasattr(net, "r_x")  # the 28 unused entries were dropped
 
 
@@ -64,7 +64,7 @@ def test_bare_state_dict_with_or_without_unused_entries_and_ddp_prefix(tmp_path)
     for i, sd in enumerate([cheap_state_dict(False), cheap_state_dict(True),
                             {"module." + k: v for k, v in cheap_state_dict().items()}]):
         net = load_checkpoint(save(tmp_path, sd, f"bare{i}.pt"))
-        assert float(net.neck_m.adjustor.bias[3]) == 0.5
+        assert net.neck_m.adjustor.bias[3].item() == 0.5
 
 
 def test_round_trip_of_our_format(tmp_path):
