@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from ..model.checkpoint import save_checkpoint
+from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.config import ModelConfig
 from ..model.network import STMTrackNet
 from .augment import CropJitter
@@ -123,6 +123,15 @@ def apply_freeze(model: STMTrackNet, patterns) -> int:
 
 # ---- model construction ------------------------------------------------------------------
 
+def load_weights(net: STMTrackNet, path, what: str) -> None:
+    """Copy the weights of a checkpoint file into `net`; its model must be the config's."""
+    src = load_checkpoint(path)
+    if src.config != net.config:
+        diff = {k: v for k, v in src.config.to_dict().items() if net.config.to_dict()[k] != v}
+        raise ConfigError(f"{what} {path}: its model differs from the config's model section in {diff}")
+    net.load_state_dict(src.state_dict())
+
+
 def build_model(cfg: dict) -> STMTrackNet:
     try:
         mc = ModelConfig.from_dict(dict(cfg["model"]))
@@ -131,15 +140,10 @@ def build_model(cfg: dict) -> STMTrackNet:
         raise ConfigError(f"model section: {e}") from None
     init = cfg["init"]
     if init.get("checkpoint"):
-        from ..model.checkpoint import _read, _unpack, load_state_dict_strict
-        sd, _ = _unpack(_read(Path(init["checkpoint"])), Path(init["checkpoint"]))
-        load_state_dict_strict(net, sd, str(init["checkpoint"]))
+        load_weights(net, init["checkpoint"], "init.checkpoint")
     if init.get("inception_imagenet"):
-        from ..model import inception
-        loader = getattr(inception, "load_inception_pretrained", None)
-        if loader is None:
-            raise ConfigError("init.inception_imagenet: this model version has no load_inception_pretrained")
-        loader(net, init["inception_imagenet"])
+        from ..model.pretrained import load_inception_pretrained
+        load_inception_pretrained(net, init["inception_imagenet"])
     if init.get("backbone_weights"):
         for name in ("basemodel_m", "basemodel_q"):
             bb = getattr(net, name)
@@ -199,6 +203,8 @@ def train(cfg: dict, resume=None) -> dict:
     """Run (or continue) the training described by `cfg`; returns a summary dict."""
     d = init_distributed("cuda" if cfg["device"] != "cpu" and torch.cuda.is_available() else "cpu")
     device = pick_device(str(cfg["device"]), d)
+    if int(cfg["threads"]) > 0:
+        torch.set_num_threads(int(cfg["threads"]))
     torch.manual_seed(int(cfg["seed"]) + d.rank)
     optim_cfg = cfg["optim"]
     out_dir = Path(cfg["out_dir"])
@@ -222,11 +228,8 @@ def train(cfg: dict, resume=None) -> dict:
         raise ConfigError(f"optim.batch_size {batch} does not split over {d.world} processes")
     start_epoch, start_it, step = 0, 0, 0
     if resume:
-        from ..model.checkpoint import _read, load_state_dict_strict
-        state = _read(Path(resume))
-        if not isinstance(state, dict) or "model_state_dict" not in state:
-            raise ConfigError(f"--resume {resume}: not a training checkpoint (no 'model_state_dict')")
-        load_state_dict_strict(model, state["model_state_dict"], str(resume))
+        load_weights(model, resume, "--resume")  # validates the file, one-line errors
+        state = torch.load(str(resume), map_location="cpu", weights_only=True)
         if "optimizer_state_dict" in state:
             optimizer.load_state_dict(state["optimizer_state_dict"])
         tstate = state.get("train_state", {})
