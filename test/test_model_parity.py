@@ -21,16 +21,6 @@ from stmtrack_ros.model.portable import (UNUSED_PREFIXES, exact_sums, official_e
 PARITY = TEST_DATA / "parity"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # ~25 backbone passes here; on the shared 2-core machine one thread is several times
-    # faster than two competing with other jobs. Restored afterwards.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def fixture():
     return dict(np.load(PARITY / "forward_seed1_Crossing.npz"))
