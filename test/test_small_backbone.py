@@ -111,9 +111,14 @@ def test_small_net_phases_shapes_and_folding():
 
 def test_small_net_trains_label_map_projection():
     """Gradients reach the fg/bg projection and the heads through forward_train."""
+    torch.manual_seed(0)
     net = STMTrackNet(small_config()).train()
     S = net.config.q_size
-    out = net.forward_train(torch.rand(1, 2, 3, S, S) * 255, torch.ones(1, 2, 1, S, S), torch.rand(1, 3, S, S) * 255)
-    (out["cls_logits"].sum() + out["boxes"].sum() * 1e-3).backward()
+    maps = torch.zeros(1, 2, 1, S, S)
+    maps[..., 100:190, 100:190] = 1.0
+    out = net.forward_train(torch.rand(1, 2, 3, S, S) * 255, maps, torch.rand(1, 3, S, S) * 255)
+    # random weights: a plain sum of a BatchNorm output is constant (zero gradient)
+    w = torch.rand_like(out["cls_logits"])
+    ((out["cls_logits"] * w).sum() + out["boxes"].sum() * 1e-3).backward()
     assert net.basemodel_m.proj_fg_bg_label_map.weight.grad.abs().sum() > 0
     assert net.head.cls_ctr.conv1.weight.grad.abs().sum() > 0
