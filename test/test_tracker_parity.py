@@ -1,6 +1,8 @@
 """Exact mode against the official tracker (parity fixtures: portable seed-1 weights, GOT-10k
 hyper-parameters, init box = first groundtruth line unchanged): every frame's box and memory
 indexes."""
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -22,6 +24,8 @@ def test_exact_mode_matches_official(seq, seed1_net):
     ref = np.load(TEST_DATA / "parity" / f"track_seed1_{seq}.npz")
     want = np.loadtxt(TEST_DATA / "parity" / f"track_seed1_{seq}.txt", delimiter=",")
     assert np.array_equal(want, ref["box_xywh"])
+    # STMTRACK_PARITY_FRAMES=N checks only the first N frames (a quick local look; CI runs all)
+    want = want[:int(os.environ.get("STMTRACK_PARITY_FRAMES", len(want)))]
     img_dir = shared_path("data", seq, "img")
     tr = Tracker(seed1_net, TrackerParams(mode="exact", hp="got10k"))
     boxes = []

@@ -70,12 +70,17 @@ class FrameSource:
             cap.release()
 
     def groundtruth_init(self):
-        """First line of groundtruth.txt beside the frames (x,y,w,h, unchanged), or None."""
+        """First line of groundtruth.txt (or OTB's groundtruth_rect.txt) beside the frames
+        (x,y,w,h, unchanged), or None."""
         base = self.path if self.path.is_dir() else self.path.parent
-        gt = base / "groundtruth.txt"
-        if not gt.is_file():
-            return None
-        return parse_box(gt.read_text().strip().splitlines()[0], f"{gt}:1")
+        for name in ("groundtruth.txt", "groundtruth_rect.txt"):
+            gt = base / name
+            if gt.is_file():
+                lines = gt.read_text().strip().splitlines()
+                if not lines:
+                    raise FrameSourceError(f"{gt} is empty")
+                return parse_box(lines[0], f"{gt}:1")
+        return None
 
 
 def parse_box(text: str, where: str = "box") -> tuple:
