@@ -21,10 +21,12 @@ import statistics
 import sys
 import time
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
+# spinning OpenMP waits make multi-thread torch several times slower on shared cores
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from stmtrack_ros.model import STMTrackNet, default_checkpoint_path, load_checkpoint, resolve_device
+from stmtrack_ros.model import STMTrackNet, default_checkpoint_path, load_checkpoint, resolve_device  # noqa: E402
 
 OFFICIAL_REFERENCE = {"memorize_gflops": 32.315, "track_gflops_T6": 51.851,
                       "memorize_s": 0.26, "track_s_T6": 0.38, "tracker_frame_s": 0.65}
@@ -133,6 +135,7 @@ def main() -> int:
     out = {
         "bench": "model", "config": net.config.to_dict(), "weights": weights, "device": str(device),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_avg_1min": round(os.getloadavg()[0], 2), "T": args.T,
         "gflops": {"memorize": round(gf_mem, 3), "track": round(gf_trk, 3), "frame": round(gf_mem + gf_trk, 3)},
         "matmul_ceiling_gflop_per_s": ceiling,
