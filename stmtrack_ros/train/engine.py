@@ -58,12 +58,18 @@ def init_distributed(device_type: str) -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
-    """All-reduce mean (a no-op on one process); used for loss normalisers and logging."""
+def sum_over_ranks(x: torch.Tensor) -> torch.Tensor:
+    """All-reduce sum (a no-op on one process); the loss normalisers' global counts."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         x = x.detach().clone()
         dist.all_reduce(x)
-        x = x / dist.get_world_size()
+    return x
+
+
+def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
+    """All-reduce mean (a no-op on one process); for logged values."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return sum_over_ranks(x) / dist.get_world_size()
     return x
 
 
@@ -304,7 +310,7 @@ def train(cfg: dict, resume=None) -> dict:
             amp_ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
             with amp_ctx:
                 out = wrapped(b["im_m"], b["maps_m"], b["im_q"])
-            losses = stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], weights, mean_over_ranks)
+            losses = stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], weights, sum_over_ranks, d.world)
             if not torch.isfinite(losses["total"]):
                 raise FloatingPointError(f"train: loss is {losses['total'].item()} at epoch {epoch} "
                                          f"iteration {it}; lower optim.lr or set optim.grad_clip")

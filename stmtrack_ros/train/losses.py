@@ -1,9 +1,9 @@
 """Training losses of the paper / official code (reference spec §7.5).
 
-Each loss is a sum over the batch divided by a count (positives, or ctr cells). Under DDP the
-count must be the *global* one for the averaged gradients to equal one process on the
-combined batch, so the counts are passed through `reduce_count` (identity on one process,
-all-reduce mean across ranks under DDP; see engine.py).
+Each loss is a sum over the batch divided by max(count, 1) (positives, or ctr cells). Under
+DDP, gradients are averaged over the W processes, so for them to equal one process on the
+combined batch each process divides by max(global count, 1) / W: the counts go through
+`sum_count` (identity on one process, an all-reduce sum under DDP; see engine.py).
 """
 from __future__ import annotations
 
@@ -63,15 +63,16 @@ def iou_loss_sum(boxes, box_gt, cls_gt):
     return -(iou.clamp_min(1e-6).log()).sum(), iou.detach()
 
 
-def stm_losses(out: dict, cls_gt, ctr_gt, box_gt, w: LossWeights = LossWeights(), reduce_count=_identity):
+def stm_losses(out: dict, cls_gt, ctr_gt, box_gt, w: LossWeights = LossWeights(), sum_count=_identity,
+               world: int = 1):
     """dict of total, cls, ctr, reg (weighted) and iou (mean, detached) for one batch."""
     cls_logits = out["cls_logits"].float()
-    n_pos = reduce_count((cls_gt > 0).sum().to(cls_logits.dtype))
-    n_ctr = reduce_count((ctr_gt != 0).sum().to(cls_logits.dtype))
-    cls = focal_loss_sum(cls_logits, cls_gt, w.focal_alpha, w.focal_gamma) / n_pos.clamp_min(1)
-    ctr = ctr_loss_sum(out["ctr_logits"].float(), ctr_gt) / n_ctr.clamp_min(1)
+    n_pos = sum_count((cls_gt > 0).sum().to(cls_logits.dtype)).clamp_min(1) / world
+    n_ctr = sum_count((ctr_gt != 0).sum().to(cls_logits.dtype)).clamp_min(1) / world
+    cls = focal_loss_sum(cls_logits, cls_gt, w.focal_alpha, w.focal_gamma) / n_pos
+    ctr = ctr_loss_sum(out["ctr_logits"].float(), ctr_gt) / n_ctr
     reg_sum, iou = iou_loss_sum(out["boxes"], box_gt, cls_gt)
-    reg = reg_sum / n_pos.clamp_min(1)
+    reg = reg_sum / n_pos
     total = w.cls * cls + w.ctr * ctr + w.reg * reg
     mean_iou = iou.mean() if iou.numel() else torch.zeros((), device=iou.device)
     return {"total": total, "cls": w.cls * cls, "ctr": w.ctr * ctr, "reg": w.reg * reg, "iou": mean_iou}
