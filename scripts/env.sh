@@ -13,3 +13,6 @@ export FASTDDS_DEFAULT_PROFILES_FILE="$_STMTRACK_ROOT/config/fastdds_localhost.x
 export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 unset ROS_AUTOMATIC_DISCOVERY_RANGE  # that mode would replace the profile's transports
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 90) + 10 ))}
+# OpenMP threads that spin while waiting make torch 4-5x slower when other processes share
+# the cores (the normal case on a robot's computer); must be set before torch loads.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
