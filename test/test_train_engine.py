@@ -113,3 +113,17 @@ def test_config_files_parse():
         from stmtrack_ros.model import ModelConfig
         ModelConfig.from_dict(cfg["model"])
         assert cfg["data"]["datasets"], f
+
+
+def test_validation_tracks_held_out_videos_with_the_real_tracker(tmp_path):
+    from stmtrack_ros.model import ModelConfig, STMTrackNet
+    from stmtrack_ros.train.validate import validate
+    synth.write_train_data(tmp_path)
+    torch.manual_seed(0)
+    net = STMTrackNet(ModelConfig(**TINY_MODEL)).train()
+    val = {"datasets": [{"layout": "train_data_sequences", "root": str(tmp_path), "only": ["vids/seq1"]}],
+           "max_sequences": 3, "max_frames": 5, "hp": "got10k"}
+    scores = validate(net, val, "cpu")
+    assert set(scores) == {"ao", "sr50", "auc"}
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
+    assert net.training  # the training model is left as it was
