@@ -86,6 +86,10 @@ def test_config_overrides_and_errors(tmp_path):
     assert cfg["model"]["head_width"] == 8 and cfg["model"]["q_size"] == 65  # merged, not replaced
     with pytest.raises(ConfigError, match="unknown training config key 'optim.lrr'"):
         load_config(p, ["optim.lrr=1"])
+    cfg = load_config(p, ["data.datasets.0.root=/elsewhere"])
+    assert cfg["data"]["datasets"][0] == {"layout": "train_data_images", "root": "/elsewhere"}
+    with pytest.raises(ConfigError, match="no entry '3'"):
+        load_config(p, ["data.datasets.3.root=/x"])
     with pytest.raises(ConfigError, match="key=value"):
         load_config(p, ["optim.lr"])
 
@@ -127,3 +131,22 @@ def test_validation_tracks_held_out_videos_with_the_real_tracker(tmp_path):
     assert set(scores) == {"ao", "sr50", "auc"}
     assert all(0.0 <= v <= 1.0 for v in scores.values())
     assert net.training  # the training model is left as it was
+
+
+def test_paper_freeze_schedule_on_the_inception_model():
+    from stmtrack_ros.model import ModelConfig, STMTrackNet
+    from stmtrack_ros.train.engine import apply_freeze, frozen_patterns, param_groups
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "train" / "got10k_paper.yaml")
+    net = STMTrackNet(ModelConfig())
+    # epoch 0..9: all 70 backbone conv weights of each backbone frozen
+    assert apply_freeze(net, frozen_patterns(cfg["optim"], 0)) == 140
+    assert net.basemodel_m.proj_fg_bg_label_map.weight.requires_grad
+    assert net.basemodel_q.Mixed_6e.branch1x1.bn.weight.requires_grad  # BN affine trains
+    # from epoch 10: only the 5 stem convs of each backbone stay frozen
+    assert apply_freeze(net, frozen_patterns(cfg["optim"], 12)) == 10
+    assert net.basemodel_q.Mixed_5b.branch1x1.conv.weight.requires_grad
+    assert not net.basemodel_q.Conv2d_4a_3x3.conv.weight.requires_grad
+    head, backbone = param_groups(net, cfg["optim"])
+    assert backbone["lr_mult"] == 0.1 and head["lr_mult"] == 1.0
+    assert len(head["params"]) + len(backbone["params"]) == len(list(net.parameters()))
+    assert any(p is net.basemodel_m.proj_fg_bg_label_map.weight for p in backbone["params"])

@@ -94,6 +94,8 @@ def _merge(base: dict, over: dict, prefix: str = "") -> dict:
         if key in OPEN_SECTIONS:  # free-form: mappings are updated key by key, lists replaced
             if isinstance(base[k], dict) and isinstance(v, dict):
                 out[k] = {**out[k], **copy.deepcopy(v)}
+            elif isinstance(base[k], list) and isinstance(v, dict):  # --set data.datasets.0.root=...
+                out[k] = _update_list(base[k], v, key)
             else:
                 out[k] = copy.deepcopy(v)
         elif isinstance(base[k], dict):
@@ -102,6 +104,16 @@ def _merge(base: dict, over: dict, prefix: str = "") -> dict:
             out[k] = _merge(base[k], v, key + ".")
         else:
             out[k] = v
+    return out
+
+
+def _update_list(items: list, by_index: dict, key: str) -> list:
+    out = copy.deepcopy(items)
+    for i, v in by_index.items():
+        if not str(i).isdigit() or int(i) >= len(out):
+            raise ConfigError(f"training config {key!r} has {len(out)} entries; no entry {i!r}")
+        i = int(i)
+        out[i] = {**out[i], **copy.deepcopy(v)} if isinstance(out[i], dict) and isinstance(v, dict) else v
     return out
 
 
