@@ -1,0 +1,55 @@
+"""Initialisation from pretrained weights through the training config (`init:` section)."""
+import pytest
+import torch
+import yaml
+
+from conftest import shared_path
+from stmtrack_ros.model import ModelConfig, STMTrackNet, save_checkpoint
+from stmtrack_ros.train.config import ConfigError, load_config
+from stmtrack_ros.train.engine import build_model
+
+SMALL = dict(backbone="nanotrack_v1", q_size=97, total_stride=16, score_size=5, crop_pad=1,
+             backbone_channels=48, neck_channels=16, head_width=16, head_convs=2)
+
+
+def _cfg(tmp_path, model, **init):
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump({"model": model, "init": init}))
+    return load_config(p)
+
+
+def test_nanotrack_backbone_weights_go_into_both_backbones(tmp_path):
+    path = shared_path("weights", "nanotrack_v1_got10k_state_dict.pth")
+    net = build_model(_cfg(tmp_path, SMALL, backbone_weights=str(path)))
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    sd = sd.get("state_dict", sd)
+    w = sd["backbone.features.0.0.weight"]
+    assert torch.equal(net.basemodel_m.features[0][0].weight, w)
+    assert torch.equal(net.basemodel_q.features[0][0].weight, w)
+
+
+def test_inception_imagenet_layout_goes_into_both_backbones(tmp_path):
+    # a file in torchvision's layout: the backbone's own keys plus the classifier-side blocks
+    src = STMTrackNet(ModelConfig()).basemodel_q.state_dict()
+    for v in src.values():
+        if v.is_floating_point():
+            v.normal_()
+    tv = {k: v for k, v in src.items() if not k.endswith("num_batches_tracked")}
+    tv["fc.weight"] = torch.zeros(1000, 2048)
+    tv["Mixed_7a.branch3x3_1.conv.weight"] = torch.zeros(192, 768, 1, 1)
+    torch.save(tv, tmp_path / "inception_v3_google.pth")
+    net = build_model(_cfg(tmp_path, {}, inception_imagenet=str(tmp_path / "inception_v3_google.pth")))
+    for bb in (net.basemodel_m, net.basemodel_q):
+        assert torch.equal(bb.Mixed_6e.branch_pool.conv.weight, tv["Mixed_6e.branch_pool.conv.weight"])
+        assert torch.equal(bb.Conv2d_1a_3x3.bn.running_var, tv["Conv2d_1a_3x3.bn.running_var"])
+
+
+def test_init_checkpoint_must_match_the_model_section(tmp_path):
+    torch.manual_seed(1)
+    src = STMTrackNet(ModelConfig(**SMALL))
+    save_checkpoint(tmp_path / "a.pt", src)
+    net = build_model(_cfg(tmp_path, SMALL, checkpoint=str(tmp_path / "a.pt")))
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), src.state_dict().values()))
+    other = dict(SMALL, head_width=8)
+    with pytest.raises(ConfigError, match="head_width"):
+        build_model(_cfg(tmp_path, other, checkpoint=str(tmp_path / "a.pt")))
