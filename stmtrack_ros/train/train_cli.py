@@ -26,7 +26,9 @@ def run(args) -> int:
         from .engine import train
         summary = train(cfg, resume=args.resume)
     except (ConfigError, DatasetError, CheckpointError, FileNotFoundError) as e:
-        print(f"stmtrack train: {e}", file=sys.stderr)
+        # errors raised in a DataLoader worker arrive with the worker's traceback: keep its last line
+        lines = [ln for ln in str(e).strip().splitlines() if ln.strip()] or [type(e).__name__]
+        print(f"stmtrack train: {lines[-1]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stmtrack train: interrupted; continue with --resume OUT/checkpoints/last.pt", file=sys.stderr)
