@@ -242,7 +242,9 @@ def run_all(specs: list, sequences: list, out, workers: int = 1, progress: bool 
         check_settings(out, spec)
     jobs = [(spec, seq) for spec in specs for seq in sequences
             if load_result(out, spec.label, seq) is None]
-    jobs.sort(key=lambda j: -len(j[1].frames))        # longest first balances the workers
+    # several workers: longest first balances them; one: shortest first, so an interrupted
+    # run has finished as many sequences as possible (the rest resume later)
+    jobs.sort(key=lambda j: -len(j[1].frames) if workers > 1 else len(j[1].frames))
     errors: dict = {}
     threads = threads_per_worker(workers)
     total = sum(len(seq.frames) for _, seq in jobs)
