@@ -150,3 +150,32 @@ def test_paper_freeze_schedule_on_the_inception_model():
     assert backbone["lr_mult"] == 0.1 and head["lr_mult"] == 1.0
     assert len(head["params"]) + len(backbone["params"]) == len(list(net.parameters()))
     assert any(p is net.basemodel_m.proj_fg_bg_label_map.weight for p in backbone["params"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_last_and_resume_finishes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    repo = Path(__file__).resolve().parents[1]
+    cfg = _config(tmp_path, epochs=1, samples_per_epoch=400)  # 100 iterations: interrupted early
+    cmd = [sys.executable, "-m", "stmtrack_ros.cli", "train", "--config", str(cfg)]
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "run" / "train_log.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-1500:]
+    assert "interrupted; saved" in out
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["train_state"]
+    assert state["epoch"] == 0 and 2 <= state["iteration"] < 100
+    # resuming continues at the saved iteration
+    r = subprocess.run(cmd + ["--resume", str(tmp_path / "run" / "checkpoints" / "last.pt"),
+                              "--set", "optim.samples_per_epoch=" + str(4 * (state["iteration"] + 2))],
+                       cwd=repo, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert f"epoch 0 iteration {state['iteration']}" in r.stdout
+    assert (tmp_path / "run" / "checkpoints" / "final.pt").exists()

@@ -276,95 +276,105 @@ def train(cfg: dict, resume=None) -> dict:
 
     last = {}
     wrapped, frozen_now = None, None
-    for epoch in range(start_epoch, epochs):
-        patterns = frozen_patterns(optim_cfg, epoch)
-        if patterns != frozen_now or wrapped is None:
-            n_frozen = apply_freeze(model, patterns)
-            frozen_now = patterns
-            wrapped = model
-            if d.world > 1:  # DDP registers the trainable set at construction: rebuild on change
-                wrapped = torch.nn.parallel.DistributedDataParallel(
-                    model, device_ids=[device.index] if device.type == "cuda" else None)
-            if d.main:
-                print(f"train: epoch {epoch}: {n_frozen} parameter tensors frozen", flush=True)
-        model.train()
-        first = start_it if epoch == start_epoch else 0
-        loader = DataLoader(dataset, batch_sampler=IterationBatches(epoch, iters, batch, d.rank, d.world, first),
-                            num_workers=workers, worker_init_fn=worker_init if workers else None,
-                            pin_memory=device.type == "cuda", persistent_workers=False,
-                            prefetch_factor=2 if workers else None)
-        bar = None
-        if log["progress"] and d.main:
-            from tqdm import tqdm
-            bar = tqdm(total=iters, initial=first, desc=f"epoch {epoch}", dynamic_ncols=True)
-        t_last = t_window = time.perf_counter()
-        data_time, window = 0.0, 0
-        it = first
-        for it, raw in enumerate(loader, start=first):
-            t_data = time.perf_counter()
-            data_time += t_data - t_last
-            b = to_device(raw, device)
-            lr = lr_at(optim_cfg, epoch, it, iters)
-            for g in optimizer.param_groups:
-                g["lr"] = lr * g["lr_mult"]
-            amp_ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
-            with amp_ctx:
-                out = wrapped(b["im_m"], b["maps_m"], b["im_q"])
-            losses = stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], weights, sum_over_ranks, d.world)
-            if not torch.isfinite(losses["total"]):
-                raise FloatingPointError(f"train: loss is {losses['total'].item()} at epoch {epoch} "
-                                         f"iteration {it}; lower optim.lr or set optim.grad_clip")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses["total"]).backward()
-            if optim_cfg["grad_clip"] and optim_cfg["grad_clip"] > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
-                                               float(optim_cfg["grad_clip"]))
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            window += 1
-            t_last = time.perf_counter()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses['total'].item():.3f}", iou=f"{losses['iou'].item():.2f}")
-            if (it + 1) % int(log["every"]) == 0 or it + 1 == iters:
-                vals = {k: mean_over_ranks(v.detach().float()).item() for k, v in losses.items()}
-                row = {"epoch": epoch, "iteration": it + 1, "step": step, "lr": f"{lr:.6g}",
-                       "loss": f"{vals['total']:.5f}", "cls": f"{vals['cls']:.5f}",
-                       "ctr": f"{vals['ctr']:.5f}", "reg": f"{vals['reg']:.5f}",
-                       "iou": f"{vals['iou']:.4f}"}
-                last = dict(vals, epoch=epoch, iteration=it + 1)
-                if tb is not None:
-                    for k, v in vals.items():
-                        tb.add_scalar(f"train/{k}", v, step)
-                    tb.add_scalar("train/lr", lr, step)
-                per_it = (t_last - t_window) / window
-                row.update(s_per_iter=f"{per_it:.3f}", data_s=f"{data_time / window:.3f}",
-                           samples_per_s=f"{batch / per_it:.2f}")
-                csv_log.write(row)
-                window, data_time, t_window = 0, 0.0, time.perf_counter()
-            if int(log["checkpoint_every"]) and (it + 1) % int(log["checkpoint_every"]) == 0 and it + 1 < iters:
-                save("last.pt", epoch, it + 1)
-        if bar is not None:
-            bar.close()
-        save(f"epoch-{epoch}.pt", epoch + 1, 0)
-        save("last.pt", epoch + 1, 0)
-        val_cfg = cfg["val"]
-        if (int(val_cfg["every_epochs"]) and epoch >= int(val_cfg["from_epoch"])
-                and (epoch + 1) % int(val_cfg["every_epochs"]) == 0 and d.main):
-            from .validate import validate
-            scores = validate(model, val_cfg, device)
+    position = (start_epoch, start_it)  # (epoch, next iteration): where --resume continues
+    try:
+        for epoch in range(start_epoch, epochs):
+            patterns = frozen_patterns(optim_cfg, epoch)
+            if patterns != frozen_now or wrapped is None:
+                n_frozen = apply_freeze(model, patterns)
+                frozen_now = patterns
+                wrapped = model
+                if d.world > 1:  # DDP registers the trainable set at construction: rebuild on change
+                    wrapped = torch.nn.parallel.DistributedDataParallel(
+                        model, device_ids=[device.index] if device.type == "cuda" else None)
+                if d.main:
+                    print(f"train: epoch {epoch}: {n_frozen} parameter tensors frozen", flush=True)
             model.train()
-            print(f"train: validation after epoch {epoch}: "
-                  + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
-            if tb is not None:
-                for k, v in scores.items():
-                    tb.add_scalar(f"val/{k}", v, step)
-            with open(out_dir / "val_log.csv", "a") as f:
-                f.write(f"{epoch},{','.join(f'{k}={v:.5f}' for k, v in scores.items())}\n")
-        if d.world > 1:
-            dist.barrier()
+            first = start_it if epoch == start_epoch else 0
+            loader = DataLoader(dataset, batch_sampler=IterationBatches(epoch, iters, batch, d.rank, d.world, first),
+                                num_workers=workers, worker_init_fn=worker_init if workers else None,
+                                pin_memory=device.type == "cuda", persistent_workers=False,
+                                prefetch_factor=2 if workers else None)
+            bar = None
+            if log["progress"] and d.main:
+                from tqdm import tqdm
+                bar = tqdm(total=iters, initial=first, desc=f"epoch {epoch}", dynamic_ncols=True)
+            t_last = t_window = time.perf_counter()
+            data_time, window = 0.0, 0
+            it = first
+            for it, raw in enumerate(loader, start=first):
+                t_data = time.perf_counter()
+                data_time += t_data - t_last
+                b = to_device(raw, device)
+                lr = lr_at(optim_cfg, epoch, it, iters)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr * g["lr_mult"]
+                amp_ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
+                with amp_ctx:
+                    out = wrapped(b["im_m"], b["maps_m"], b["im_q"])
+                losses = stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], weights, sum_over_ranks, d.world)
+                if not torch.isfinite(losses["total"]):
+                    raise FloatingPointError(f"train: loss is {losses['total'].item()} at epoch {epoch} "
+                                             f"iteration {it}; lower optim.lr or set optim.grad_clip")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(losses["total"]).backward()
+                if optim_cfg["grad_clip"] and optim_cfg["grad_clip"] > 0:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
+                                                   float(optim_cfg["grad_clip"]))
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                position = (epoch, it + 1)
+                window += 1
+                t_last = time.perf_counter()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{losses['total'].item():.3f}", iou=f"{losses['iou'].item():.2f}")
+                if (it + 1) % int(log["every"]) == 0 or it + 1 == iters:
+                    vals = {k: mean_over_ranks(v.detach().float()).item() for k, v in losses.items()}
+                    row = {"epoch": epoch, "iteration": it + 1, "step": step, "lr": f"{lr:.6g}",
+                           "loss": f"{vals['total']:.5f}", "cls": f"{vals['cls']:.5f}",
+                           "ctr": f"{vals['ctr']:.5f}", "reg": f"{vals['reg']:.5f}",
+                           "iou": f"{vals['iou']:.4f}"}
+                    last = dict(vals, epoch=epoch, iteration=it + 1)
+                    if tb is not None:
+                        for k, v in vals.items():
+                            tb.add_scalar(f"train/{k}", v, step)
+                        tb.add_scalar("train/lr", lr, step)
+                    per_it = (t_last - t_window) / window
+                    row.update(s_per_iter=f"{per_it:.3f}", data_s=f"{data_time / window:.3f}",
+                               samples_per_s=f"{batch / per_it:.2f}")
+                    csv_log.write(row)
+                    window, data_time, t_window = 0, 0.0, time.perf_counter()
+                if int(log["checkpoint_every"]) and (it + 1) % int(log["checkpoint_every"]) == 0 and it + 1 < iters:
+                    save("last.pt", epoch, it + 1)
+            if bar is not None:
+                bar.close()
+            position = (epoch + 1, 0)
+            save(f"epoch-{epoch}.pt", epoch + 1, 0)
+            save("last.pt", epoch + 1, 0)
+            val_cfg = cfg["val"]
+            if (int(val_cfg["every_epochs"]) and epoch >= int(val_cfg["from_epoch"])
+                    and (epoch + 1) % int(val_cfg["every_epochs"]) == 0 and d.main):
+                from .validate import validate
+                scores = validate(model, val_cfg, device)
+                model.train()
+                print(f"train: validation after epoch {epoch}: "
+                      + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
+                if tb is not None:
+                    for k, v in scores.items():
+                        tb.add_scalar(f"val/{k}", v, step)
+                with open(out_dir / "val_log.csv", "a") as f:
+                    f.write(f"{epoch},{','.join(f'{k}={v:.5f}' for k, v in scores.items())}\n")
+            if d.world > 1:
+                dist.barrier()
+    except KeyboardInterrupt:  # Ctrl-C: keep the finished steps
+        if d.main:
+            save("last.pt", *position)
+            print(f"\ntrain: interrupted; saved {ckpt_dir / 'last.pt'} at epoch {position[0]} "
+                  f"iteration {position[1]}", flush=True)
+        raise
     if d.main:
         save_checkpoint(ckpt_dir / "final.pt", model, epoch=epochs)
     if tb is not None:

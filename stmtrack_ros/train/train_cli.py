@@ -25,7 +25,7 @@ def run(args) -> int:
         cfg = load_config(args.config, args.overrides)
         from .engine import train
         summary = train(cfg, resume=args.resume)
-    except (ConfigError, DatasetError, CheckpointError, FileNotFoundError) as e:
+    except (ConfigError, DatasetError, CheckpointError, FileNotFoundError, FloatingPointError) as e:
         # errors raised in a DataLoader worker arrive with the worker's traceback: keep its last line
         lines = [ln for ln in str(e).strip().splitlines() if ln.strip()] or [type(e).__name__]
         print(f"stmtrack train: {lines[-1]}", file=sys.stderr)
