@@ -1,0 +1,61 @@
+"""Training speed of a config on this machine, printed as JSON: the real `stmtrack train` loop
+(data workers, forward, losses, backward, SGD step) run for --iters iterations into a temp
+folder; reports the median and best seconds per iteration (the first iteration, which starts
+the workers, is dropped), samples/s and the data-wait share. On a shared machine wall time
+mostly measures the other jobs; compare runs taken at the same load.
+
+    source scripts/env.sh && python bench/bench_train.py [--config config/train/small_cpu.yaml]
+        [--iters 8] [--set key=value ...]
+"""
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `stmtrack train` does
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default="config/train/small_cpu.yaml")
+    ap.add_argument("--iters", type=int, default=8)
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    a = ap.parse_args()
+    import torch
+    from stmtrack_ros.train.config import load_config
+    from stmtrack_ros.train.engine import train
+    with tempfile.TemporaryDirectory() as out:
+        base = load_config(a.config, a.overrides)
+        batch = int(base["optim"]["batch_size"])
+        cfg = load_config(a.config, a.overrides + [
+            f"out_dir={out}", "optim.epochs=1", f"optim.samples_per_epoch={batch * (a.iters + 1)}",
+            "log.every=1", "log.progress=false", "log.tensorboard=false", "log.checkpoint_every=0",
+            "val.every_epochs=0"])
+        t0, c0 = time.perf_counter(), time.process_time()
+        train(cfg)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        with open(os.path.join(out, "train_log.csv")) as f:
+            rows = list(csv.DictReader(f))[1:]
+    per_it = [float(r["s_per_iter"]) for r in rows]
+    data = [float(r["data_s"]) for r in rows]
+    print(json.dumps({
+        "config": a.config, "overrides": a.overrides, "batch_size": batch,
+        "model": cfg["model"], "threads": cfg["threads"] or torch.get_num_threads(),
+        "num_workers": cfg["data"]["num_workers"], "iterations_timed": len(per_it),
+        "s_per_iter_median": round(statistics.median(per_it), 3), "s_per_iter_best": round(min(per_it), 3),
+        "samples_per_s": round(batch / statistics.median(per_it), 2),
+        "data_wait_share": round(sum(data) / max(sum(per_it), 1e-9), 3),
+        "total_wall_s": round(wall, 1), "main_process_cpu_s": round(cpu, 1),
+        "load_avg_1min": os.getloadavg()[0], "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+    }, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
