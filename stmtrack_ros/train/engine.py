@@ -81,8 +81,8 @@ def pick_device(name: str, d: Dist) -> torch.device:
         if not torch.cuda.is_available():
             print("train: CUDA requested but not available; using the CPU", flush=True)
             return torch.device("cpu")
-        if d.world > 1 and dev.index is None:
-            dev = torch.device("cuda", d.local_rank)
+        if dev.index is None:
+            dev = torch.device("cuda", d.local_rank if d.world > 1 else torch.cuda.current_device())
         torch.cuda.set_device(dev)
     return dev
 
