@@ -169,7 +169,8 @@ def main() -> int:
         }
         if "baseline" in runs:
             b = runs["baseline"]
-            goals["exact_throughput_vs_inprocess_baseline"] = round(b["update_mean_s"] / runs["exact"]["update_mean_s"], 3)
+            goals["exact_throughput_vs_inprocess_baseline"] = round(
+                b["update_mean_s"] / runs["exact"]["update_mean_s"], 3)
             goals["latency_vs_inprocess_baseline_frame"] = round(
                 runs["exact"]["latency_track_median_s"] / b["update_median_s"], 3)
     out = {"bench": "tracker", "sequence": args.sequence, "frames": len(frames),

@@ -27,7 +27,8 @@ def test_official_duplicate_and_orders():
     assert official_indexes(16, True) == [15, 0, 2, 6, 10, 14]
     assert official_indexes(3, False) == [0, 1, 2]
     # fidx = 8 is the only duplicate (spec: checked up to 5000)
-    dups = [f for f in range(1, 3000) if len(set(official_indexes(f, True))) != len(official_indexes(f, True))]
+    dups = [f for f in range(1, 3000)
+            if len(set(official_indexes(f, True))) != len(official_indexes(f, True))]
     assert dups == [8]
 
 

@@ -13,7 +13,8 @@ def net():
 
 
 def test_lost_after_n_low_frames_then_recovers(net):
-    p = TrackerParams(optimize=False, mode="bounded", lost_threshold=1.0, recover_threshold=1.0, lost_frames=3)
+    p = TrackerParams(optimize=False, mode="bounded", lost_threshold=1.0, recover_threshold=1.0,
+                      lost_frames=3)
     tr = Tracker(net, p)
     assert tr.state == TrackState.IDLE
     assert tr.init(square_frame(0), SQUARE_BOX).state == TrackState.TRACKING
