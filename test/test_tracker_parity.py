@@ -19,6 +19,7 @@ def seed1_net(portable_seed1_checkpoint):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)   # ~75 s per sequence on an idle 2-core CPU; far more when shared
 @pytest.mark.parametrize("seq", ["Crossing", "ball1"])
 def test_exact_mode_matches_official(seq, seed1_net):
     ref = np.load(TEST_DATA / "parity" / f"track_seed1_{seq}.npz")
