@@ -159,7 +159,7 @@ def test_ctrl_c_saves_last_and_resume_finishes(tmp_path):
     import sys
     import time
     repo = Path(__file__).resolve().parents[1]
-    cfg = _config(tmp_path, epochs=1, samples_per_epoch=400)  # 100 iterations: interrupted early
+    cfg = _config(tmp_path, epochs=1, samples_per_epoch=40000)  # 10000 iterations: never finishes first
     cmd = [sys.executable, "-m", "stmtrack_ros.cli", "train", "--config", str(cfg)]
     proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "run" / "train_log.csv"
@@ -171,7 +171,7 @@ def test_ctrl_c_saves_last_and_resume_finishes(tmp_path):
     assert proc.returncode == 130, err[-1500:]
     assert "interrupted; saved" in out
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["train_state"]
-    assert state["epoch"] == 0 and 2 <= state["iteration"] < 100
+    assert state["epoch"] == 0 and 2 <= state["iteration"] < 10000
     # resuming continues at the saved iteration
     r = subprocess.run(cmd + ["--resume", str(tmp_path / "run" / "checkpoints" / "last.pt"),
                               "--set", "optim.samples_per_epoch=" + str(4 * (state["iteration"] + 2))],
