@@ -41,10 +41,11 @@ class TrackerParams:
     hp: str = "got10k"                 # hyper-parameter preset (HP_PRESETS)
     mode: str = "bounded"              # "exact": official, unbounded memory; "bounded": O(capacity)
     memory_capacity: int = 8           # bounded: representatives kept over the history
-    memory_threshold: float = 0.5      # bounded: a frame enters memory only at this confidence
-    lost_threshold: float = 0.25       # confidence below this counts toward LOST ...
+    # thresholds fit the bundled small model's confidence scale (MODEL_CARD: good frames ~0.3-0.4)
+    memory_threshold: float = 0.3      # bounded: a frame enters memory only at this confidence
+    lost_threshold: float = 0.15       # confidence below this counts toward LOST ...
     lost_frames: int = 5               # ... for this many consecutive frames
-    recover_threshold: float = 0.4     # LOST -> TRACKING at this confidence (>= lost_threshold)
+    recover_threshold: float = 0.3     # LOST -> TRACKING at this confidence (>= lost_threshold)
     lost_search_scale: float = 2.0     # bounded: search region x this while LOST (1 = off)
     device: str = "cpu"                # "cpu", "cuda" or "cuda:N" (falls back to cpu, with a warning)
     fp16: bool = False                 # CUDA autocast float16 (ignored on cpu)
