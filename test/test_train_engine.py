@@ -161,7 +161,10 @@ def test_ctrl_c_saves_last_and_resume_finishes(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     cfg = _config(tmp_path, epochs=1, samples_per_epoch=40000)  # 10000 iterations: never finishes first
     cmd = [sys.executable, "-m", "stmtrack_ros.cli", "train", "--config", str(cfg)]
-    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell that runs this suite in the background starts it with SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler: give the child the default disposition.
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = tmp_path / "run" / "train_log.csv"
     deadline = time.time() + 300
     while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
