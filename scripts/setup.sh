@@ -25,7 +25,7 @@ if [ "$(cat "$VENV/.req_hash" 2>/dev/null)" != "$req_hash" ]; then
   # The ROS wheels' CMake exports hard-code the wheel builder's Python paths; point them here.
   PYINC=$("$VENV/bin/python" -c 'import sysconfig;print(sysconfig.get_paths()["include"])')
   NPINC=$("$VENV/bin/python" -c 'import numpy;print(numpy.get_include())')
-  grep -rl /opt/python/cp311-cp311 "$VENV"/share/*/cmake 2>/dev/null | xargs -r sed -i \
+  { grep -rl /opt/python/cp311-cp311 "$VENV"/share/*/cmake 2>/dev/null || true; } | xargs -r sed -i \
     -e "s#/opt/python/cp311-cp311/include/python3.11#$PYINC#g" \
     -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$NPINC#g"
   echo "$req_hash" > "$VENV/.req_hash"
