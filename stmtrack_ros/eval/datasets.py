@@ -182,17 +182,23 @@ def _match(name: str, frames: list, gt: np.ndarray) -> None:
         raise DatasetError(f"{name}: {len(gt)} ground-truth rows for {len(frames)} frames")
 
 
+def _img_and_groundtruth(d: Path):
+    """<d>/img/00000001.jpg... and <d>/groundtruth.txt (1-based), checked and made 0-based."""
+    frames = list_images(d / "img")
+    check_contiguous(frames, 1, d.name)
+    gt = read_rows(d / "groundtruth.txt")
+    _match(d.name, frames, gt)
+    gt[:, :2] -= ONE_BASED
+    return frames, gt
+
+
 # --------------------------------------------------------------------------- formats
 
 def read_project(root) -> list:
     """This project's layout (shared/data): <seq>/img/00000001.jpg..., groundtruth.txt (1-based)."""
     seqs = []
     for d in _subdirs(root, lambda d: (d / "img").is_dir() and (d / "groundtruth.txt").is_file()):
-        frames = list_images(d / "img")
-        check_contiguous(frames, 1, d.name)
-        gt = read_rows(d / "groundtruth.txt")
-        _match(d.name, frames, gt)
-        gt[:, :2] -= ONE_BASED
+        frames, gt = _img_and_groundtruth(d)
         extra = {}
         if (d / "manifest.json").is_file():
             try:
@@ -258,11 +264,7 @@ def read_lasot(root) -> list:
         for d in _subdirs(cls, lambda d: (d / "img").is_dir() and (d / "groundtruth.txt").is_file()):
             if names and d.name not in names:
                 continue
-            frames = list_images(d / "img")
-            check_contiguous(frames, 1, d.name)
-            gt = read_rows(d / "groundtruth.txt")
-            _match(d.name, frames, gt)
-            gt[:, :2] -= ONE_BASED
+            frames, gt = _img_and_groundtruth(d)
             extra = {}
             for label in ("full_occlusion", "out_of_view"):
                 flags = read_flags(d / f"{label}.txt", len(gt))
