@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from stmtrack_ros.model.config import ModelConfig
-from stmtrack_ros.train.augment import (CropJitter, box_in_crop, crop_window, fg_bg_map,
+from stmtrack_ros.train.augment import (CropJitter, SampleLook, box_in_crop, crop_window,
+                                        draw_look, fg_bg_map, jitter_map_box,
                                         random_crop, warp_crop)
 from stmtrack_ros.train.targets import grid_xy, make_targets
 
@@ -126,3 +127,58 @@ def test_random_crop_jitter_stays_in_the_configured_ranges():
     assert sizes.min() < 65 / 4 / 1.2 and sizes.max() > 65 / 4 * 1.2  # the range is used
     # shift within ±0.2 S (plus rounding of the window to whole pixels)
     assert np.abs(dxs).max() <= 0.2 * 65 + 1.5 and np.abs(dxs).max() > 0.15 * 65
+
+
+def test_stretch_jitter_changes_the_aspect_within_its_range_and_the_box_follows_the_pixels():
+    rng = np.random.default_rng(3)
+    img = np.zeros((600, 600, 3), np.uint8)
+    img[290:310, 280:320] = 255  # a white 40 x 20 box on black, far from the borders
+    box = (280.0, 290.0, 40.0, 20.0)
+    jit = CropJitter(size=129, scale_jitter=0.0, shift_jitter=0.0, stretch_jitter=0.5)
+    ratios = []
+    for _ in range(60):
+        crop, b = random_crop(img, box, rng, jit)
+        ratios.append(((b[2] - b[0] + 1) / (b[3] - b[1] + 1)) / 2.0)
+        ys, xs = np.nonzero(crop[..., 0] > 127)  # the white pixels sit where the box says
+        assert abs(xs.min() - b[0]) <= 1.5 and abs(xs.max() - b[2]) <= 1.5
+        assert abs(ys.min() - b[1]) <= 1.5 and abs(ys.max() - b[3]) <= 1.5
+    ratios = np.array(ratios)  # width shrinks by a and height grows by a: ratio in [a^-2 range]
+    assert ratios.min() >= 1 / 1.5 ** 2 - 0.02 and ratios.max() <= 1.5 ** 2 + 0.02
+    assert ratios.min() < 0.7 and ratios.max() > 1.4
+
+
+def test_flip_mirrors_pixels_and_box_gray_and_photometric_change_only_colour():
+    img = np.zeros((400, 400, 3), np.uint8)
+    img[180:220, 150:190] = (0, 0, 255)  # a red square left of the box centre
+    box = (150.0, 180.0, 100.0, 40.0)
+    base = CropJitter(size=97, scale_jitter=0.0, shift_jitter=0.0)
+    plain, b0 = random_crop(img, box, np.random.default_rng(0), base)
+    flipped, b1 = random_crop(img, box, np.random.default_rng(0), base, SampleLook(flip=True))
+    assert np.array_equal(flipped, plain[:, ::-1])
+    assert np.allclose(b1, [96 - b0[2], b0[1], 96 - b0[0], b0[3]])
+    grey, _ = random_crop(img, box, np.random.default_rng(0), base, SampleLook(gray=True))
+    assert (grey[..., 0] == grey[..., 2]).all() and grey.max() > 0
+    photo = CropJitter(size=97, scale_jitter=0.0, shift_jitter=0.0, photometric=0.3)
+    lit, b2 = random_crop(img, box, np.random.default_rng(0), photo)
+    assert np.allclose(b2, b0) and not np.array_equal(lit, plain)
+    # per-sample draws: nothing is drawn when off (official sample streams unchanged)
+    rng = np.random.default_rng(5)
+    assert draw_look(rng, base) == SampleLook() and rng.random() == np.random.default_rng(5).random()
+    looks = [draw_look(np.random.default_rng(i), CropJitter(flip_prob=0.5, gray_prob=0.5))
+             for i in range(200)]
+    assert 60 < sum(lk.flip for lk in looks) < 140 and 60 < sum(lk.gray for lk in looks) < 140
+
+
+def test_map_jitter_moves_and_resizes_the_label_box_within_its_range():
+    rng = np.random.default_rng(7)
+    box = np.array([100.0, 50.0, 139.0, 129.0])  # 40 x 80, centre (119.5, 89.5)
+    ws, hs, dxs = [], [], []
+    for _ in range(300):
+        b = jitter_map_box(box, rng, 0.25)
+        ws.append((b[2] - b[0] + 1) / 40)
+        hs.append((b[3] - b[1] + 1) / 80)
+        dxs.append(((b[0] + b[2]) / 2 - 119.5) / 40)
+    for v in (ws, hs):
+        assert 1 / 1.25 - 1e-9 <= min(v) < 0.85 and 1.2 < max(v) <= 1.25 + 1e-9
+    assert max(np.abs(dxs)) <= 0.125 + 1e-9 and max(np.abs(dxs)) > 0.1
+    assert np.corrcoef(ws, hs)[0, 1] ** 2 < 0.05  # width and height drawn apart

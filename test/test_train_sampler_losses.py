@@ -100,6 +100,22 @@ def test_pair_dataset_item_is_consistent_and_reproducible(tmp_path):
     assert found_pos and found_neg
 
 
+def test_map_jitter_leaves_the_first_memory_map_exact_and_the_crops_unchanged(tmp_path):
+    synth.write_train_data(tmp_path)
+    sets = [ds.build_training_set({"layout": "train_data_images", "root": str(tmp_path)})]
+    plain = PairDataset(PairSampler(sets), CropJitter(size=97), SMALL, seed=5, length=100)
+    noisy = PairDataset(PairSampler(sets), CropJitter(size=97, map_jitter=0.3), SMALL, seed=5,
+                        length=100)
+    changed = 0
+    for i in range(10):
+        a, b = plain[i], noisy[i]
+        assert torch.equal(a["maps_m"][0], b["maps_m"][0])  # like the tracker's init frame
+        changed += int(not torch.equal(a["maps_m"][1:], b["maps_m"][1:]))
+        # the jitter draws come after each frame's crop: the first crop matches exactly
+        assert torch.equal(a["im_m"][0], b["im_m"][0])
+    assert changed >= 8
+
+
 def test_iteration_batches_split_the_global_batch_over_ranks():
     one = list(IterationBatches(epoch=1, iterations=3, global_batch=4))
     r0 = list(IterationBatches(1, 3, 4, rank=0, world=2))

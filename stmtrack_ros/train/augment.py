@@ -9,6 +9,16 @@ crop pixel u = x1 + u·c/(S-1)), border = the frame's truncated mean colour.
 The box is mapped with scale S/c (not (S-1)/c), as the official code does: the tracker
 decodes predictions with its own S/((L+1)d) scale, so keeping the official label scale keeps
 training and tracking consistent.
+
+Beyond the official recipe (all off by default, used by the small model's recipe), the
+augmentations of the Siamese trackers (pysot): `stretch_jitter` scales the window's width and
+height apart (the crop side becomes c·a by c/a), so box aspect ratios no longer follow the
+dataset's and the box head has to read the extent from the image; per sample (every frame of a
+pair alike, as a video would) a horizontal flip and a grey conversion; per frame a small
+brightness/contrast change (illumination varies along a video). `map_jitter` perturbs the
+fg/bg map of every memory frame but the first: while tracking, those maps come from the
+tracker's own boxes, so the network must not copy a wrong extent from memory (a box that is
+too wide would otherwise grow, frame after frame).
 """
 from __future__ import annotations
 
@@ -25,6 +35,25 @@ class CropJitter:
     context: float = 4.0  # crop side / sqrt(w h) before jitter
     scale_jitter: float = 0.3  # r: scale factor in [1/(1+r), 1+r]
     shift_jitter: float = 0.4  # shift in [-shift, shift] · c/2 = ±0.2 c
+    stretch_jitter: float = 0.0  # a in [1/(1+q), 1+q]: window c·a wide, c/a high (0 = square)
+    flip_prob: float = 0.0  # per sample: mirror every frame left-right
+    gray_prob: float = 0.0  # per sample: every frame to grey (3 equal channels)
+    photometric: float = 0.0  # per frame: gain in 1 ± p, offset in ± 64·p grey levels
+    map_jitter: float = 0.0  # memory frames after the first: label-map box sides x [1/(1+m), 1+m]
+
+
+@dataclass(frozen=True)
+class SampleLook:
+    """What a whole sample shares: drawn once per pair by `draw_look`."""
+    flip: bool = False
+    gray: bool = False
+
+
+def draw_look(rng, jitter: CropJitter) -> SampleLook:
+    """Per-sample flip/grey; draws nothing when both are off (official sample streams kept)."""
+    flip = bool(rng.random() < jitter.flip_prob) if jitter.flip_prob > 0 else False
+    gray = bool(rng.random() < jitter.gray_prob) if jitter.gray_prob > 0 else False
+    return SampleLook(flip, gray)
 
 
 def crop_window(box_xywh, image_hw, c: int, dx: float, dy: float):
@@ -42,31 +71,55 @@ def crop_window(box_xywh, image_hw, c: int, dx: float, dy: float):
     return out[0], out[1]
 
 
-def warp_crop(image: np.ndarray, x1: int, y1: int, c: int, size: int) -> np.ndarray:
-    """S x S crop of the c x c window at (x1, y1); border = truncated per-channel mean."""
+def warp_crop(image: np.ndarray, x1: int, y1: int, c: int, size: int,
+              c_y: int | None = None) -> np.ndarray:
+    """S x S crop of the c x c_y window at (x1, y1) (c_y = c: square); border = truncated
+    per-channel mean."""
+    c_y = c if c_y is None else c_y
     border = tuple(int(v) for v in image.reshape(-1, image.shape[2]).mean(axis=0))
-    m = np.array([[c / (size - 1), 0.0, x1], [0.0, c / (size - 1), y1]], dtype=np.float64)
+    m = np.array([[c / (size - 1), 0.0, x1], [0.0, c_y / (size - 1), y1]], dtype=np.float64)
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
 
-def box_in_crop(box_xywh, x1: int, y1: int, c: int, size: int) -> np.ndarray:
+def box_in_crop(box_xywh, x1: int, y1: int, c: int, size: int,
+                c_y: int | None = None) -> np.ndarray:
     """x0, y0, x1, y1 of the box in crop pixels (scale S/c; x1' = x' + w' - 1, as official)."""
     x, y, w, h = (float(v) for v in box_xywh)
-    s = size / c
-    bx, by, bw, bh = (x - x1) * s, (y - y1) * s, w * s, h * s
+    sx, sy = size / c, size / (c if c_y is None else c_y)
+    bx, by, bw, bh = (x - x1) * sx, (y - y1) * sy, w * sx, h * sy
     return np.array([bx, by, bx + bw - 1, by + bh - 1], dtype=np.float64)
 
 
-def random_crop(image: np.ndarray, box_xywh, rng, jitter: CropJitter):
+def random_crop(image: np.ndarray, box_xywh, rng, jitter: CropJitter,
+                look: SampleLook = SampleLook()):
     """(crop S x S x 3 uint8, box xyxy in the crop) for one frame."""
     _, _, w, h = (float(v) for v in box_xywh)
     r = jitter.scale_jitter
     f = jitter.context * rng.uniform(1.0 / (1.0 + r), 1.0 + r)
-    c = max(int(math.ceil(math.sqrt(w * h) * f)), 2)
-    dx, dy = rng.uniform(-jitter.shift_jitter, jitter.shift_jitter, 2) * c / 2
-    x1, y1 = crop_window(box_xywh, image.shape[:2], c, dx, dy)
-    return warp_crop(image, x1, y1, c, jitter.size), box_in_crop(box_xywh, x1, y1, c, jitter.size)
+    side = math.sqrt(w * h) * f
+    a = 1.0
+    if jitter.stretch_jitter > 0:
+        q = jitter.stretch_jitter
+        a = rng.uniform(1.0 / (1.0 + q), 1.0 + q)
+    c = max(int(math.ceil(side * a)), 2)
+    c_y = max(int(math.ceil(side / a)), 2)
+    d = rng.uniform(-jitter.shift_jitter, jitter.shift_jitter, 2)
+    ih, iw = image.shape[:2]
+    x1, _ = crop_window(box_xywh, (ih, iw), c, d[0] * c / 2, 0.0)
+    _, y1 = crop_window(box_xywh, (ih, iw), c_y, 0.0, d[1] * c_y / 2)
+    crop = warp_crop(image, x1, y1, c, jitter.size, c_y)
+    box = box_in_crop(box_xywh, x1, y1, c, jitter.size, c_y)
+    if look.flip:
+        crop = np.ascontiguousarray(crop[:, ::-1])
+        box = np.array([jitter.size - 1 - box[2], box[1], jitter.size - 1 - box[0], box[3]])
+    if look.gray:
+        crop = cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    if jitter.photometric > 0:
+        p = jitter.photometric
+        gain, offset = rng.uniform(1.0 - p, 1.0 + p), rng.uniform(-64.0 * p, 64.0 * p)
+        crop = cv2.convertScaleAbs(crop, alpha=gain, beta=offset)
+    return crop, box
 
 
 def fg_bg_map(size: int, box_xyxy) -> np.ndarray:
@@ -79,3 +132,15 @@ def fg_bg_map(size: int, box_xyxy) -> np.ndarray:
     out = np.zeros((size, size), dtype=np.float32)
     out[max(y0, 0):max(y1 + 1, 0), max(x0, 0):max(x1 + 1, 0)] = 1.0
     return out
+
+
+def jitter_map_box(box_xyxy, rng, m: float) -> np.ndarray:
+    """The box with width and height scaled apart by U(1/(1+m), 1+m) and the centre moved by
+    up to m/2 of the size per axis: a tracker's imperfect box for a memory frame's label map."""
+    x0, y0, x1, y1 = (float(v) for v in box_xyxy)
+    w, h = x1 - x0 + 1, y1 - y0 + 1
+    sw, sh = rng.uniform(1.0 / (1.0 + m), 1.0 + m, 2)
+    dx, dy = rng.uniform(-m / 2, m / 2, 2)
+    cx, cy = (x0 + x1) / 2 + dx * w, (y0 + y1) / 2 + dy * h
+    w, h = w * sw, h * sh
+    return np.array([cx - (w - 1) / 2, cy - (h - 1) / 2, cx + (w - 1) / 2, cy + (h - 1) / 2])

@@ -36,6 +36,12 @@ DEFAULTS = {
         "context": 4.0,
         "scale_jitter": 0.3,
         "shift_jitter": 0.4,
+        # beyond the official recipe (augment.CropJitter): 0 = off
+        "stretch_jitter": 0.0,
+        "flip_prob": 0.0,
+        "gray_prob": 0.0,
+        "photometric": 0.0,
+        "map_jitter": 0.0,
         "num_workers": 2,
     },
     "optim": {

@@ -173,7 +173,9 @@ def build_data(cfg: dict, mc: ModelConfig):
                           max_area_ratio=float(data["max_area_ratio"]),
                           symmetric_gap=bool(data["symmetric_gap"]))
     jitter = CropJitter(mc.q_size, float(data["context"]), float(data["scale_jitter"]),
-                        float(data["shift_jitter"]))
+                        float(data["shift_jitter"]), float(data["stretch_jitter"]),
+                        float(data["flip_prob"]), float(data["gray_prob"]),
+                        float(data["photometric"]), float(data["map_jitter"]))
     return sets, sampler, jitter
 
 

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..model.config import ModelConfig
-from .augment import CropJitter, fg_bg_map, random_crop
+from .augment import CropJitter, draw_look, fg_bg_map, jitter_map_box, random_crop
 from .sampler import PairSampler
 from .targets import make_targets
 
@@ -35,12 +35,15 @@ class PairDataset(Dataset):
         rng = np.random.default_rng([self.seed, int(index)])
         pair = self.sampler.sample(rng)
         s = self.jitter.size
+        look = draw_look(rng, self.jitter)
         ims, maps = [], []
-        for f in pair.memory:
-            crop, box = random_crop(f.image, f.box, rng, self.jitter)
+        for k, f in enumerate(pair.memory):
+            crop, box = random_crop(f.image, f.box, rng, self.jitter, look)
+            if k > 0 and self.jitter.map_jitter > 0:
+                box = jitter_map_box(box, rng, self.jitter.map_jitter)
             ims.append(crop)
             maps.append(fg_bg_map(s, box))
-        q_crop, q_box = random_crop(pair.query.image, pair.query.box, rng, self.jitter)
+        q_crop, q_box = random_crop(pair.query.image, pair.query.box, rng, self.jitter, look)
         cls, ctr, boxes = make_targets(q_box, self.model_config, pair.negative)
         return {
             "im_m": torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).contiguous(),
