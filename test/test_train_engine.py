@@ -68,6 +68,18 @@ def test_loss_falls_checkpoint_loads_in_tracker_and_resume_matches(tmp_path):
     assert rows2["epoch"].min() == 1 and rows2["step"].min() == 13
 
 
+def test_adamw_option_trains_and_a_wrong_optimizer_is_a_config_error(tmp_path):
+    cfg = load_config(_config(tmp_path, out="adamw", optimizer="adamw", lr=0.003, start_lr=0.003,
+                              end_lr=0.001, epochs=1))
+    train(cfg)
+    rows = np.genfromtxt(tmp_path / "adamw" / "train_log.csv", delimiter=",", names=True)
+    assert np.isfinite(rows["loss"]).all() and rows["loss"][-4:].mean() < rows["loss"][:4].mean()
+    state = torch.load(tmp_path / "adamw" / "checkpoints" / "last.pt", weights_only=True)
+    assert "exp_avg_sq" in next(iter(state["optimizer_state_dict"]["state"].values()))  # Adam moments
+    with pytest.raises(ConfigError, match="optim.optimizer 'adam'.*'sgd' or 'adamw'"):
+        train(load_config(_config(tmp_path, out="bad", optimizer="adam")))
+
+
 def test_lr_schedule_warmup_then_cosine():
     o = {"warmup_epochs": 1, "epochs": 20, "lr": 0.08, "start_lr": 1e-6, "end_lr": 1e-6}
     assert lr_at(o, 0, 0, 100) == pytest.approx(1e-6)

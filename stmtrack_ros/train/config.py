@@ -52,7 +52,8 @@ DEFAULTS = {
         "start_lr": 1e-6,  # warm-up start
         "end_lr": 1e-6,  # cosine end
         "warmup_epochs": 1,
-        "momentum": 0.9,
+        "optimizer": "sgd",  # "sgd" (official, with momentum) or "adamw"
+        "momentum": 0.9,  # sgd only
         "weight_decay": 1e-4,
         "backbone_pattern": "^basemodel_",  # parameters in the low-lr group
         "backbone_lr_mult": 0.1,

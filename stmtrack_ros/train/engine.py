@@ -1,7 +1,7 @@
 """The training loop: one CPU process, or DDP under torchrun (gloo on CPU, nccl on CUDA).
 
-Recipe (reference spec §7.6): SGD momentum 0.9, weight decay 1e-4 on all parameters, two
-groups (backbone lr x 0.1), per-iteration linear warm-up then cosine, a per-epoch freeze
+Recipe (reference spec §7.6): SGD momentum 0.9 (or AdamW: `optim.optimizer`), weight decay 1e-4
+on all parameters, two groups (backbone lr x 0.1), per-iteration linear warm-up then cosine, a per-epoch freeze
 schedule, AMP on CUDA, optional grad clipping. Checkpoints are `save_checkpoint` files
 (atomic, with the model config), so `out_dir/checkpoints/final.pt` drops into the tracker;
 `last.pt` is what `--resume` continues from.
@@ -106,6 +106,18 @@ def param_groups(model: STMTrackNet, optim: dict) -> list:
     high = [p for n, p in model.named_parameters() if not pat.search(n)]
     return [{"params": high, "lr_mult": 1.0, "name": "head"},
             {"params": low, "lr_mult": float(optim["backbone_lr_mult"]), "name": "backbone"}]
+
+
+def build_optimizer(groups: list, optim: dict) -> torch.optim.Optimizer:
+    """SGD with momentum (the paper's), or AdamW (per-parameter step sizes: what small heads
+    trained briefly on a CPU need; the recipe of the bundled small model)."""
+    kind = str(optim["optimizer"]).lower()
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=optim["lr"], momentum=optim["momentum"],
+                               weight_decay=optim["weight_decay"])
+    if kind == "adamw":
+        return torch.optim.AdamW(groups, lr=optim["lr"], weight_decay=optim["weight_decay"])
+    raise ConfigError(f"optim.optimizer {optim['optimizer']!r}: use 'sgd' or 'adamw'")
 
 
 def frozen_patterns(optim: dict, epoch: int) -> tuple:
@@ -221,9 +233,7 @@ def train(cfg: dict, resume=None) -> dict:
     model = build_model(cfg)
     mc = model.config
     model.to(device)
-    groups = param_groups(model, optim_cfg)
-    optimizer = torch.optim.SGD(groups, lr=optim_cfg["lr"], momentum=optim_cfg["momentum"],
-                                weight_decay=optim_cfg["weight_decay"])
+    optimizer = build_optimizer(param_groups(model, optim_cfg), optim_cfg)
     use_amp = bool(optim_cfg["amp"]) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
