@@ -182,3 +182,19 @@ def test_map_jitter_moves_and_resizes_the_label_box_within_its_range():
         assert 1 / 1.25 - 1e-9 <= min(v) < 0.85 and 1.2 < max(v) <= 1.25 + 1e-9
     assert max(np.abs(dxs)) <= 0.125 + 1e-9 and max(np.abs(dxs)) > 0.1
     assert np.corrcoef(ws, hs)[0, 1] ** 2 < 0.05  # width and height drawn apart
+
+
+def test_lowres_look_removes_detail_but_keeps_geometry():
+    img = np.random.default_rng(2).integers(0, 255, (400, 400, 3), dtype=np.uint8)
+    box = (150.0, 180.0, 100.0, 40.0)
+    base = CropJitter(size=97, scale_jitter=0.0, shift_jitter=0.0)
+    sharp, b0 = random_crop(img, box, np.random.default_rng(0), base)
+    soft, b1 = random_crop(img, box, np.random.default_rng(0), base, SampleLook(lowres=3.0))
+    assert soft.shape == sharp.shape and np.allclose(b0, b1)
+    detail = [np.abs(np.diff(c.astype(np.float64), axis=1)).mean() for c in (sharp, soft)]
+    assert detail[1] < 0.5 * detail[0]
+    assert abs(soft.astype(np.float64).mean() - sharp.astype(np.float64).mean()) < 3
+    looks = [draw_look(np.random.default_rng(i), CropJitter(lowres_prob=0.5, lowres_max=2.5))
+             for i in range(200)]
+    f = np.array([lk.lowres for lk in looks])
+    assert 60 < (f > 1).sum() < 140 and f.max() <= 2.5 and f.min() == 1.0

@@ -14,8 +14,10 @@ Beyond the official recipe (all off by default, used by the small model's recipe
 augmentations of the Siamese trackers (pysot): `stretch_jitter` scales the window's width and
 height apart (the crop side becomes c·a by c/a), so box aspect ratios no longer follow the
 dataset's and the box head has to read the extent from the image; per sample (every frame of a
-pair alike, as a video would) a horizontal flip and a grey conversion; per frame a small
-brightness/contrast change (illumination varies along a video). `map_jitter` perturbs the
+pair alike, as a video would) a horizontal flip, a grey conversion and a loss of detail
+(`lowres_*`: the crop shrunk and enlarged back, as a small or far target looks once the
+tracker scales it up to the crop; robot and drone footage is full of these, the training
+images hardly); per frame a small brightness/contrast change (illumination varies along a video). `map_jitter` perturbs the
 fg/bg map of every memory frame but the first: while tracking, those maps come from the
 tracker's own boxes, so the network must not copy a wrong extent from memory (a box that is
 too wide would otherwise grow, frame after frame).
@@ -40,6 +42,8 @@ class CropJitter:
     gray_prob: float = 0.0  # per sample: every frame to grey (3 equal channels)
     photometric: float = 0.0  # per frame: gain in 1 ± p, offset in ± 64·p grey levels
     map_jitter: float = 0.0  # memory frames after the first: label-map box sides x [1/(1+m), 1+m]
+    lowres_prob: float = 0.0  # per sample: every crop shrunk by U(1, lowres_max) and enlarged back
+    lowres_max: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,17 @@ class SampleLook:
     """What a whole sample shares: drawn once per pair by `draw_look`."""
     flip: bool = False
     gray: bool = False
+    lowres: float = 1.0  # > 1: the crops carry 1/lowres of their detail (a small, far target)
 
 
 def draw_look(rng, jitter: CropJitter) -> SampleLook:
     """Per-sample flip/grey; draws nothing when both are off (official sample streams kept)."""
     flip = bool(rng.random() < jitter.flip_prob) if jitter.flip_prob > 0 else False
     gray = bool(rng.random() < jitter.gray_prob) if jitter.gray_prob > 0 else False
-    return SampleLook(flip, gray)
+    lowres = 1.0
+    if jitter.lowres_prob > 0 and rng.random() < jitter.lowres_prob:
+        lowres = float(rng.uniform(1.0, jitter.lowres_max))
+    return SampleLook(flip, gray, lowres)
 
 
 def crop_window(box_xywh, image_hw, c: int, dx: float, dy: float):
@@ -113,6 +121,10 @@ def random_crop(image: np.ndarray, box_xywh, rng, jitter: CropJitter,
     if look.flip:
         crop = np.ascontiguousarray(crop[:, ::-1])
         box = np.array([jitter.size - 1 - box[2], box[1], jitter.size - 1 - box[0], box[3]])
+    if look.lowres > 1.0:
+        small = max(int(round(jitter.size / look.lowres)), 8)
+        crop = cv2.resize(cv2.resize(crop, (small, small), interpolation=cv2.INTER_AREA),
+                          (jitter.size, jitter.size), interpolation=cv2.INTER_LINEAR)
     if look.gray:
         crop = cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     if jitter.photometric > 0:

@@ -42,6 +42,8 @@ DEFAULTS = {
         "gray_prob": 0.0,
         "photometric": 0.0,
         "map_jitter": 0.0,
+        "lowres_prob": 0.0,
+        "lowres_max": 3.0,
         "num_workers": 2,
     },
     "optim": {

@@ -187,7 +187,8 @@ def build_data(cfg: dict, mc: ModelConfig):
     jitter = CropJitter(mc.q_size, float(data["context"]), float(data["scale_jitter"]),
                         float(data["shift_jitter"]), float(data["stretch_jitter"]),
                         float(data["flip_prob"]), float(data["gray_prob"]),
-                        float(data["photometric"]), float(data["map_jitter"]))
+                        float(data["photometric"]), float(data["map_jitter"]),
+                        float(data["lowres_prob"]), float(data["lowres_max"]))
     return sets, sampler, jitter
 
 
