@@ -1,4 +1,5 @@
-"""bench/scale_response.py: the probe's box decoding, on the bundled model and the demo clip."""
+"""The scale probe (eval/scale_probe.py, bench/scale_response.py): its box decoding and its JSON,
+on the bundled model and the demo clip."""
 import importlib.util
 import json
 from pathlib import Path
@@ -7,6 +8,7 @@ import cv2
 import numpy as np
 import torch
 
+from stmtrack_ros.eval.scale_probe import Probe, box_iou, summarise
 from stmtrack_ros.model import default_checkpoint_path, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,8 +30,7 @@ def _frames(n):
 
 
 def test_probe_boxes_move_with_the_image_and_follow_the_bunny():
-    sr = _module()
-    probe = sr.Probe(load_checkpoint(default_checkpoint_path()).eval(), 4.0)
+    probe = Probe(load_checkpoint(default_checkpoint_path()).eval(), 4.0)
     box = np.array(json.loads((DEMO / "clip.json").read_text())["init_box_xywh"], float)
     f0, f1 = _frames(2)
     shift = (40, 24)  # whole pixels: every crop is the same, so the box moves by exactly this
@@ -46,12 +47,12 @@ def test_probe_boxes_move_with_the_image_and_follow_the_bunny():
             b_back = np.array(b) - [shift[0], shift[1], 0, 0]
             assert np.allclose(a, b_back, atol=0.25), (factor, a, b_back.tolist())
         # one frame later the bunny has hardly moved: the factor-1 box overlaps it
-        assert sr._iou(probe.predict(f1, box, probe.memory(f0, box), 1.0), box) > 0.5
+        assert box_iou(probe.predict(f1, box, probe.memory(f0, box), 1.0), box) > 0.5
 
 
 def test_summary_and_cli_json(tmp_path, capsys):
     sr = _module()
-    s = sr.summarise([(0.8, 1.0, 1.1, 0.9), (0.4, 1.5, 1.4, 1.6), (0.6, 1.2, 1.0, 1.4)])
+    s = summarise([(0.8, 1.0, 1.1, 0.9), (0.4, 1.5, 1.4, 1.6), (0.6, 1.2, 1.0, 1.4)])
     assert s == {"pairs": 3, "mean_iou": 0.6, "sr50": 0.6667, "size_ratio_median": 1.2,
                  "w_ratio_median": 1.1, "h_ratio_median": 1.4}
     # a project-layout folder made of the demo clip's first frames (box constant: the probe

@@ -143,6 +143,12 @@ def test_validation_tracks_held_out_videos_with_the_real_tracker(tmp_path):
     assert set(scores) == {"ao", "sr50", "auc"}
     assert all(0.0 <= v <= 1.0 for v in scores.values())
     assert net.training  # the training model is left as it was
+    # with the scale probe: a size ratio and a one-step IoU per factor, same videos
+    scores = validate(net, dict(val, scale_factors=[0.67, 1.5]), "cpu")
+    assert set(scores) == {"ao", "sr50", "auc", "scale_x0.67", "scale_x1.5", "probe_iou_x0.67",
+                           "probe_iou_x1.5"}
+    assert scores["scale_x0.67"] > 0 and scores["scale_x1.5"] > 0
+    assert all(0.0 <= scores[k] <= 1.0 for k in ("probe_iou_x0.67", "probe_iou_x1.5"))
 
 
 def test_paper_freeze_schedule_on_the_inception_model():

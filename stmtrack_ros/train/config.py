@@ -83,6 +83,7 @@ DEFAULTS = {
         "max_sequences": 10,
         "max_frames": 100,
         "hp": "got10k",  # tracker hyper-parameter preset
+        "scale_factors": [],  # e.g. [0.67, 1.5]: also log the scale probe (train/validate.py)
     },
 }
 

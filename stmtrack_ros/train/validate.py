@@ -3,7 +3,10 @@ it with the evaluation toolkit (GOT-10k AO / SR0.5 pooled over frames, OTB succe
 
 The sequences come from `val.datasets` (video layouts as in `data.datasets`; keep them out of
 the training entries). Frames where the target is absent are dropped on load, so this is a
-quick training signal, not a benchmark number.
+quick training signal, not a benchmark number. With `val.scale_factors` the scale probe
+(eval/scale_probe.py) runs on the same videos too: `scale_x<f>` is the median predicted/true
+size with the query cropped at f x the true scale (1 at every f = the model reads sizes of
+objects it never trained on; f = it repeats a learnt size).
 """
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ import cv2
 import numpy as np
 
 from ..eval.metrics import aggregate, evaluate_sequence
+from ..eval.scale_probe import probe_sequences
 from ..tracker import Tracker, TrackerParams
+from ..tracker.params import HP_PRESETS
 from .datasets import Video, build_training_set
 
 
@@ -43,7 +48,8 @@ def track_video(tracker: Tracker, video: Video, max_frames: int):
 
 
 def validate(model, val_cfg: dict, device) -> dict:
-    """{'ao', 'sr50', 'auc'} of a copy of `model` (the training model is left untouched)."""
+    """{'ao', 'sr50', 'auc'[, 'scale_x<f>', 'probe_iou_x<f>']} of a copy of `model` (the training
+    model is left untouched)."""
     videos = load_val_videos(val_cfg)
     net = copy.deepcopy(getattr(model, "module", model)).eval()
     dev = "cuda" if getattr(device, "type", str(device)).startswith("cuda") else "cpu"
@@ -53,4 +59,15 @@ def validate(model, val_cfg: dict, device) -> dict:
         pred, gt, size = track_video(tracker, v, int(val_cfg["max_frames"]))
         per_seq.append(evaluate_sequence(pred, gt, image_size=size))
     agg = aggregate(per_seq)
-    return {k: float(agg[k]) for k in ("ao", "sr50", "auc")} if agg else {}
+    scores = {k: float(agg[k]) for k in ("ao", "sr50", "auc")} if agg else {}
+    factors = [float(f) for f in val_cfg.get("scale_factors") or ()]
+    if factors:
+        seqs = [(v.name, v.frames[:int(val_cfg["max_frames"])], v.boxes) for v in videos]
+        probe = probe_sequences(net.cpu(), seqs, factors,
+                                per_sequence=int(val_cfg["max_frames"]),
+                                search_area_factor=HP_PRESETS[str(val_cfg["hp"])].search_area_factor)
+        for f, summary in probe["factors"].items():
+            if summary["pairs"]:
+                scores[f"scale_x{f}"] = float(summary["size_ratio_median"])
+                scores[f"probe_iou_x{f}"] = float(summary["mean_iou"])
+    return scores

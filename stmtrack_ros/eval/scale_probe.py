@@ -1,0 +1,109 @@
+"""Does a model read the target's size from the image, or repeat a size it has learnt?
+
+One-step probe with ground-truth context. For frame t of a sequence the memory holds frame 0
+and frame t-1, each cropped and labelled at its ground-truth box as the tracker memorises; the
+query (frame t) is cropped around the ground-truth centre of frame t-1 at `factor` x the
+ground-truth scale. The box at the raw score peak (no window, penalty or smoothing) is compared
+with frame t's ground truth.
+
+A model that reads the size keeps `size_ratio` (sqrt of predicted / true area) near 1 at every
+factor, so a tracker whose box has grown shrinks back. A model that has learnt one size in crop
+pixels gives `size_ratio` near `factor`: while tracking, its box drifts with no restoring force
+(the bundled small model on unseen targets, see its MODEL_CARD). Used by
+`bench/scale_response.py` and by training validation (`val.scale_factors`).
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+
+from ..tracker.crop import fg_bg_map, get_crop
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(a)).float()
+    return t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
+
+
+def box_iou(a, b) -> float:
+    """IoU of two x, y, w, h boxes."""
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter + 1e-12)
+
+
+class Probe:
+    """Memory and query passes of `net` (eval mode, on the cpu) at ground-truth boxes."""
+
+    def __init__(self, net, search_area_factor: float):
+        self.net, self.s, self.f = net, net.config.q_size, search_area_factor
+
+    def _crop(self, frame, box, factor=1.0):
+        x, y, w, h = box
+        scale = factor * math.sqrt(w * h * self.f ** 2) / self.s
+        avg = tuple(float(frame[..., c].mean()) for c in range(3))
+        return get_crop(frame, np.array([x + w / 2, y + h / 2]), scale, self.s, avg)
+
+    def memory(self, frame, box) -> torch.Tensor:
+        crop, r = self._crop(frame, box)
+        label = fg_bg_map(self.s, box[2] * r, box[3] * r)
+        return self.net.memorize(_tensor(crop), _tensor(label))
+
+    def predict(self, frame, prev_box, memory, factor: float) -> list:
+        """x, y, w, h in frame pixels at the raw score peak."""
+        crop, r = self._crop(frame, prev_box, factor)
+        score, boxes, _, _ = self.net.track(_tensor(crop), memory)
+        x0, y0, x1, y1 = boxes[0, int(score[0, :, 0].argmax())].tolist()
+        half = (self.s // 2) / r
+        cx = (x0 + x1) / 2 / r + prev_box[0] + prev_box[2] / 2 - half
+        cy = (y0 + y1) / 2 / r + prev_box[1] + prev_box[3] / 2 - half
+        w, h = (x1 - x0) / r, (y1 - y0) / r
+        return [cx - w / 2, cy - h / 2, w, h]
+
+
+def summarise(rows: list) -> dict:
+    """rows of (iou, size ratio, w ratio, h ratio) -> mean IoU, SR0.5 and median ratios."""
+    a = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    if not len(a):
+        return {"pairs": 0}
+    return {"pairs": len(a), "mean_iou": round(float(a[:, 0].mean()), 4),
+            "sr50": round(float((a[:, 0] > 0.5).mean()), 4),
+            "size_ratio_median": round(float(np.median(a[:, 1])), 4),
+            "w_ratio_median": round(float(np.median(a[:, 2])), 4),
+            "h_ratio_median": round(float(np.median(a[:, 3])), 4)}
+
+
+def probe_sequences(net, sequences, factors, per_sequence: int = 40,
+                    search_area_factor: float = 4.0) -> dict:
+    """sequences: [(name, frame paths, (N, 4) 0-based x, y, w, h)] ->
+    {"factors": {factor: summary}, "sequences": {name: {factor: summary}}}."""
+    probe = Probe(net, search_area_factor)
+    rows = {f: [] for f in factors}
+    per_seq = {}
+    with torch.inference_mode():
+        for name, frames, gt in sequences:
+            gt = np.asarray(gt, dtype=np.float64)
+            ok = [t for t in range(2, len(frames))
+                  if np.all(gt[t, 2:] > 0) and np.all(gt[t - 1, 2:] > 0)]
+            if not ok or not np.all(gt[0, 2:] > 0):
+                continue
+            pick = [ok[i] for i in np.linspace(0, len(ok) - 1, min(len(ok), per_sequence)).astype(int)]
+            first = probe.memory(cv2.imread(str(frames[0])), gt[0])
+            mine = {f: [] for f in factors}
+            for t in pick:
+                memory = torch.cat([first, probe.memory(cv2.imread(str(frames[t - 1])), gt[t - 1])],
+                                   dim=2)
+                frame = cv2.imread(str(frames[t]))
+                g = gt[t]
+                for f in factors:
+                    p = probe.predict(frame, gt[t - 1], memory, f)
+                    mine[f].append((box_iou(p, g), math.sqrt(max(p[2] * p[3], 1e-9) / (g[2] * g[3])),
+                                    p[2] / g[2], p[3] / g[3]))
+            for f in factors:
+                rows[f] += mine[f]
+            per_seq[name] = {str(f): summarise(mine[f]) for f in factors}
+    return {"factors": {str(f): summarise(rows[f]) for f in factors}, "sequences": per_seq}
