@@ -15,12 +15,12 @@ augmentations of the Siamese trackers (pysot): `stretch_jitter` scales the windo
 height apart (the crop side becomes c·a by c/a), so box aspect ratios no longer follow the
 dataset's and the box head has to read the extent from the image; per sample (every frame of a
 pair alike, as a video would) a horizontal flip, a grey conversion and a loss of detail
-(`lowres_*`: the crop shrunk and enlarged back, as a small or far target looks once the
-tracker scales it up to the crop; robot and drone footage is full of these, the training
-images hardly); per frame a small brightness/contrast change (illumination varies along a video). `map_jitter` perturbs the
-fg/bg map of every memory frame but the first: while tracking, those maps come from the
-tracker's own boxes, so the network must not copy a wrong extent from memory (a box that is
-too wide would otherwise grow, frame after frame).
+(`lowres_*`: the crop shrunk and enlarged back, as a small or far target looks once the tracker
+scales it up to the crop; robot and drone footage is full of these, the training images
+hardly); per frame a small brightness/contrast change (illumination varies along a video).
+`map_jitter` perturbs the fg/bg map of every memory frame but the first: while tracking, those
+maps come from the tracker's own boxes, so the network must not copy a wrong extent from memory
+(a box that is too wide would otherwise grow, frame after frame).
 """
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ class SampleLook:
 
 
 def draw_look(rng, jitter: CropJitter) -> SampleLook:
-    """Per-sample flip/grey; draws nothing when both are off (official sample streams kept)."""
+    """Per-sample flip/grey/detail loss; draws nothing when all are off (official sample streams
+    kept)."""
     flip = bool(rng.random() < jitter.flip_prob) if jitter.flip_prob > 0 else False
     gray = bool(rng.random() < jitter.gray_prob) if jitter.gray_prob > 0 else False
     lowres = 1.0

@@ -1,10 +1,10 @@
 """The training loop: one CPU process, or DDP under torchrun (gloo on CPU, nccl on CUDA).
 
 Recipe (reference spec §7.6): SGD momentum 0.9 (or AdamW: `optim.optimizer`), weight decay 1e-4
-on all parameters, two groups (backbone lr x 0.1), per-iteration linear warm-up then cosine, a per-epoch freeze
-schedule, AMP on CUDA, optional grad clipping. Checkpoints are `save_checkpoint` files
-(atomic, with the model config), so `out_dir/checkpoints/final.pt` drops into the tracker;
-`last.pt` is what `--resume` continues from.
+on all parameters, two groups (backbone lr x 0.1), per-iteration linear warm-up then cosine, a
+per-epoch freeze schedule, AMP on CUDA, optional grad clipping. Checkpoints are
+`save_checkpoint` files (atomic, with the model config), so `out_dir/checkpoints/final.pt`
+drops into the tracker; `last.pt` is what `--resume` continues from.
 """
 from __future__ import annotations
 
