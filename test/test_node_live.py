@@ -252,7 +252,9 @@ def test_bad_inputs_encodings_sim_time_and_parameters(tmp_path):
             client.close()
         assert proc.stop() == 0, proc.log()
     log = proc.log()
-    assert int(diag["bad_images"]) > len(bad), diag  # (the burst may lose some in DDS: depth 1)
+    # each paced bad image is counted; the burst may be lost whole in DDS (depth 1: the good
+    # frame sent right after it can replace the last one before the node reads it)
+    assert int(diag["bad_images"]) >= len(bad), diag
     assert int(diag["stamps_backwards"]) >= 1 and int(diag["processing_errors"]) >= 1
     assert "went backwards" in log and "bad image refused" in log
     # use_sim_time: the node's clock (diagnostics stamps) is the simulated one
