@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import torch
 
-from stmtrack_ros.eval.scale_probe import Probe, box_iou, summarise
+from stmtrack_ros.eval.metrics import rect_iou
+from stmtrack_ros.eval.scale_probe import Probe, summarise
 from stmtrack_ros.model import default_checkpoint_path, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def test_probe_boxes_move_with_the_image_and_follow_the_bunny():
             b_back = np.array(b) - [shift[0], shift[1], 0, 0]
             assert np.allclose(a, b_back, atol=0.25), (factor, a, b_back.tolist())
         # one frame later the bunny has hardly moved: the factor-1 box overlaps it
-        assert box_iou(probe.predict(f1, box, probe.memory(f0, box), 1.0), box) > 0.5
+        assert rect_iou(probe.predict(f1, box, probe.memory(f0, box), 1.0), box)[0] > 0.5
 
 
 def test_summary_and_cli_json(tmp_path, capsys):

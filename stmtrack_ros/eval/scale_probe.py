@@ -21,19 +21,12 @@ import numpy as np
 import torch
 
 from ..tracker.crop import fg_bg_map, get_crop
+from .metrics import rect_iou
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(a)).float()
     return t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
-
-
-def box_iou(a, b) -> float:
-    """IoU of two x, y, w, h boxes."""
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter + 1e-12)
 
 
 class Probe:
@@ -101,7 +94,7 @@ def probe_sequences(net, sequences, factors, per_sequence: int = 40,
                 g = gt[t]
                 for f in factors:
                     p = probe.predict(frame, gt[t - 1], memory, f)
-                    mine[f].append((box_iou(p, g), math.sqrt(max(p[2] * p[3], 1e-9) / (g[2] * g[3])),
+                    mine[f].append((float(rect_iou(p, g)[0]), math.sqrt(max(p[2] * p[3], 1e-9) / (g[2] * g[3])),
                                     p[2] / g[2], p[3] / g[3]))
             for f in factors:
                 rows[f] += mine[f]
