@@ -3,7 +3,8 @@ model read the target's size from the image, or repeat a size it has learnt? `si
 1 at every factor = reads it; near the factor = a learnt size (a tracker's box then drifts).
 
     source scripts/env.sh && python bench/scale_response.py [--checkpoint PATH]
-        [--data ../shared/data | --train-data ../shared/train_data] [--sequences A,B]
+        [--data ../shared/data | --train-data ../shared/train_data [--stills [--sources A,B]]]
+        [--sequences A,B]
         [--factors 0.67,1,1.5] [--per-sequence 40] [--out FILE.json]
 """
 import argparse
@@ -20,7 +21,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stmtrack_ros.eval.scale_probe import probe_sequences  # noqa: E402
+from stmtrack_ros.eval.scale_probe import probe_sequences, probe_stills  # noqa: E402
 from stmtrack_ros.model import default_checkpoint_path, load_checkpoint  # noqa: E402
 from stmtrack_ros.tracker.params import HP_PRESETS  # noqa: E402
 
@@ -48,9 +49,13 @@ def main(argv=None) -> dict:
     src.add_argument("--data", default=str(REPO.parent / "shared" / "data"),
                      help="evaluation dataset folder (any stmtrack eval layout)")
     src.add_argument("--train-data", default=None, help="shared/train_data: its videos instead")
+    ap.add_argument("--stills", action="store_true",
+                    help="with --train-data: probe its still images (binned small/large) instead")
+    ap.add_argument("--sources", default="", help="with --stills: comma-separated image sources")
     ap.add_argument("--sequences", default="", help="comma-separated subset")
     ap.add_argument("--factors", default="0.67,1,1.5")
-    ap.add_argument("--per-sequence", type=int, default=40, help="query frames per sequence")
+    ap.add_argument("--per-sequence", type=int, default=40,
+                    help="query frames per sequence (--stills: boxes per size bin)")
     ap.add_argument("--hp", default="got10k", help="preset giving the search area factor")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default=None, help="also write the JSON here")
@@ -60,11 +65,25 @@ def main(argv=None) -> dict:
     ckpt = args.checkpoint or str(default_checkpoint_path())
     net = load_checkpoint(ckpt).eval()
     factors = [float(f) for f in args.factors.split(",")]
+    saf = HP_PRESETS[args.hp].search_area_factor
+    if args.stills:
+        if not args.train_data:
+            ap.error("--stills needs --train-data")
+        from stmtrack_ros.train.datasets import load_manifest_images
+        items = load_manifest_images(args.train_data, args.sources.split(",") if args.sources else None)
+        res = probe_stills(net, [(it.image, it.boxes) for it in items], factors, args.per_sequence, saf)
+        return _report(args, ckpt, res)
     seqs = load_sequences(args)
     if not seqs:
         raise SystemExit("scale_response: no sequences found (check --data/--train-data/--sequences)")
-    res = probe_sequences(net, seqs, factors, args.per_sequence, HP_PRESETS[args.hp].search_area_factor)
-    result = {"checkpoint": ckpt, "source": args.train_data or args.data, "hp": args.hp, **res}
+    return _report(args, ckpt, probe_sequences(net, seqs, factors, args.per_sequence, saf))
+
+
+def _report(args, ckpt, res) -> dict:
+    source = args.train_data or args.data
+    if args.stills:
+        source += f" (stills{': ' + args.sources if args.sources else ''})"
+    result = {"checkpoint": ckpt, "source": source, "hp": args.hp, **res}
     text = json.dumps(result, indent=1)
     if args.out:
         Path(args.out).write_text(text + "\n")

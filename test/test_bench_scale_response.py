@@ -70,3 +70,86 @@ def test_summary_and_cli_json(tmp_path, capsys):
     assert json.loads(out.read_text()) == res
     assert res["factors"]["1.0"]["pairs"] == 3 and set(res["sequences"]) == {"bunny"}
     assert 0.0 <= res["factors"]["1.5"]["mean_iou"] <= 1.0
+
+
+def _tiny_train_data(root: Path, n: int = 4) -> list:
+    """A train_data-layout folder made of the demo clip: one still (boxes.csv) and one video
+    (sequence_boxes.csv), the bunny's box on every frame. Returns that box."""
+    box = json.loads((DEMO / "clip.json").read_text())["init_box_xywh"]
+    frames = _frames(n)
+    (root / "images" / "demo").mkdir(parents=True)
+    (root / "sequences" / "demo" / "bunny").mkdir(parents=True)
+    cv2.imwrite(str(root / "images" / "demo" / "still.jpg"), frames[0])
+    h, w = frames[0].shape[:2]
+    xywh = ",".join(str(v) for v in box)
+    (root / "boxes.csv").write_text("image,width,height,x,y,w,h,class,source\n"
+                                    f"images/demo/still.jpg,{w},{h},{xywh},bunny,demo\n")
+    rows = ["sequence,frame_index,frame,image,track_id,x,y,w,h,class,source"]
+    for i, f in enumerate(frames):
+        rel = f"sequences/demo/bunny/{i:05d}.jpg"
+        cv2.imwrite(str(root / rel), f)
+        rows.append(f"demo/bunny,{i},{i:05d}.jpg,{rel},1,{xywh},bunny,demo")
+    (root / "sequence_boxes.csv").write_text("\n".join(rows) + "\n")
+    return box
+
+
+def test_stills_probe_bins_the_box_and_finds_the_bunny(tmp_path):
+    sr = _module()
+    box = _tiny_train_data(tmp_path / "td")
+    res = sr.main(["--train-data", str(tmp_path / "td"), "--stills", "--sources", "demo",
+                   "--factors", "1,1.5", "--per-sequence", "5", "--threads", "1"])
+    img = cv2.imread(str(tmp_path / "td" / "images" / "demo" / "still.jpg"))
+    small = box[2] * box[3] / (img.shape[0] * img.shape[1]) < res["small_area_fraction"]
+    hit, miss = ("small", "large") if small else ("large", "small")
+    assert res["bins"][hit]["1.0"]["pairs"] == 1 and res["bins"][miss]["1.0"] == {"pairs": 0}
+    # memory and query are the same image: at the true scale the box lands on the bunny
+    assert res["bins"][hit]["1.0"]["mean_iou"] > 0.5
+    assert "stills: demo" in res["source"]
+
+
+def test_far_targets_shrink_frames_and_boxes_into_a_got10k_folder(tmp_path):
+    spec = importlib.util.spec_from_file_location("far", REPO / "bench" / "make_far_targets.py")
+    far = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(far)
+    box = _tiny_train_data(tmp_path / "td", n=3)
+    out = tmp_path / "far"
+    assert far.main(["--train-data", str(tmp_path / "td"), "--only", "demo/bunny",
+                     "--factor", "4", "--out", str(out)]) == 0
+    assert far.main(["--train-data", str(tmp_path / "td"), "--only", "demo/nope",
+                     "--factor", "4", "--out", str(out)]) == 2  # unknown sequence: refused
+    src = cv2.imread(str(tmp_path / "td" / "sequences" / "demo" / "bunny" / "00000.jpg"))
+    from stmtrack_ros.eval.datasets import load_dataset
+    (seq,) = load_dataset(out)  # read back by the evaluation toolkit (GOT-10k layout)
+    assert len(seq.frames) == 3
+    small = cv2.imread(str(seq.frames[0]))
+    assert small.shape[:2] == (round(src.shape[0] / 4), round(src.shape[1] / 4))
+    assert np.allclose(seq.gt, np.tile(np.array(box) / 4, (3, 1)), atol=1e-3)
+
+
+def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
+    from stmtrack_ros.eval.label_probe import _in_crop, box_map
+    from stmtrack_ros.tracker.crop import fg_bg_map
+    # the probe's map of box A in A's own crop is the tracker's memory label map (to a pixel)
+    s, r = 289, 1.7
+    a = np.array([100.0, 80.0, 40.0, 30.0])
+    in_a = _in_crop(a, a[:2] + a[2:] / 2, r, s)
+    assert np.abs(box_map(s, in_a) - fg_bg_map(s, a[2] * r, a[3] * r)).sum() <= 2 * (a[2] + a[3]) * r
+    # a box 20 frame px to the right sits 20 r crop px to the right
+    b = a + [20, 0, 0, 0]
+    assert np.allclose(_in_crop(b, a[:2] + a[2:] / 2, r, s), in_a + [20 * r, 0, 20 * r, 0])
+
+    spec = importlib.util.spec_from_file_location("lr", REPO / "bench" / "label_response.py")
+    lr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lr)
+    box = _tiny_train_data(tmp_path / "td")
+    # a second box beside the bunny on the same still
+    other = [box[0] + box[2] + 10, box[1], box[2], box[3]]
+    with open(tmp_path / "td" / "boxes.csv", "a") as f:
+        f.write("images/demo/still.jpg,0,0," + ",".join(str(v) for v in other) + ",thing,demo\n")
+    out = tmp_path / "lr.json"
+    res = lr.main(["--train-data", str(tmp_path / "td"), "--sources", "demo", "--pairs", "3",
+                   "--threads", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == res
+    assert res["pairs"] == 1  # one image, one usable pair
+    assert 0.0 <= res["peak_on_b_when_b_labelled"] <= 1.0 and -1.0 <= res["score_corr_mean"] <= 1.0
+    assert res["score_change_mean"] >= 0.0

@@ -100,3 +100,44 @@ def probe_sequences(net, sequences, factors, per_sequence: int = 40,
                 rows[f] += mine[f]
             per_seq[name] = {str(f): summarise(mine[f]) for f in factors}
     return {"factors": {str(f): summarise(rows[f]) for f in factors}, "sequences": per_seq}
+
+
+SMALL_AREA = 0.02  # target area / image area below which a still's box counts as small
+
+
+def probe_stills(net, stills, factors, per_bin: int = 80, search_area_factor: float = 4.0,
+                 seed: int = 0) -> dict:
+    """The probe on still images with boxes ([(image path, (K, 4) x, y, w, h)]): memory = the
+    image at its box, twice; query = the same image around the box shifted by up to 10 % of
+    its size, at each factor. The easiest pair there is; a model that cannot read the size
+    here cannot while tracking. Boxes are binned by area fraction (`SMALL_AREA`): the bundled
+    model fails most on small targets in clutter, like those of shared/data."""
+    probe = Probe(net, search_area_factor)
+    rng = np.random.default_rng(seed)
+    pairs = [(path, np.asarray(b, dtype=np.float64)) for path, boxes in stills for b in boxes]
+    order = rng.permutation(len(pairs))
+    rows = {"small": {f: [] for f in factors}, "large": {f: [] for f in factors}}
+    with torch.inference_mode():
+        for i in order:
+            path, g = pairs[i]
+            small, large = (len(rows[k][factors[0]]) >= per_bin for k in ("small", "large"))
+            if small and large:
+                break
+            frame = cv2.imread(str(path))
+            if frame is None or min(g[2], g[3]) < 12:
+                continue
+            frac = g[2] * g[3] / (frame.shape[0] * frame.shape[1])
+            key = "small" if frac < SMALL_AREA else "large"
+            if frac > 0.5 or len(rows[key][factors[0]]) >= per_bin:
+                continue
+            mem = probe.memory(frame, g)
+            memory = torch.cat([mem, mem], dim=2)
+            dx, dy = rng.uniform(-0.1, 0.1, 2) * g[2:]
+            prev = np.array([g[0] + dx, g[1] + dy, g[2], g[3]])
+            for f in factors:
+                p = probe.predict(frame, prev, memory, f)
+                rows[key][f].append((float(rect_iou(p, g)[0]),
+                                     math.sqrt(max(p[2] * p[3], 1e-9) / (g[2] * g[3])),
+                                     p[2] / g[2], p[3] / g[3]))
+    return {"bins": {k: {str(f): summarise(v[f]) for f in factors} for k, v in rows.items()},
+            "small_area_fraction": SMALL_AREA}

@@ -1,0 +1,74 @@
+"""Does a model follow the object its memory labels, or the salient thing near the crop centre?
+
+STMTrack knows its target only through the fg/bg label map of each memory frame. Probe: a
+still image with two boxes A and B, one crop around A used as memory and as query. The memory
+is labelled once at A and once at B; a model that reads the label moves its score peak to B
+when B is labelled. A model that ignores the label gives almost the same score map both times
+and then jumps to similar neighbours while tracking (the bundled stage-1 model: score maps
+correlate 0.97 between the two labels). Used by `bench/label_response.py`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..train.augment import fg_bg_map as box_map
+from .scale_probe import Probe, _tensor
+
+
+def _in_crop(box, centre, r: float, size: int) -> np.ndarray:
+    """x0, y0, x1, y1 of a frame box in the crop around `centre` at `r` crop px per frame px."""
+    c = (size - 1) / 2
+    x, y, w, h = box
+    x0, y0 = (x - centre[0]) * r + c, (y - centre[1]) * r + c
+    return np.array([x0, y0, x0 + w * r - 1, y0 + h * r - 1])
+
+
+def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0,
+                   seed: int = 0) -> dict:
+    """stills: [(image path, (K, 4) x, y, w, h)]. Uses pairs (A, B) of one image whose boxes
+    are at least 12 px, lie inside A's crop and whose centres are 2+ cells apart there."""
+    import cv2
+
+    probe = Probe(net, search_area_factor)
+    s, stride = probe.s, net.config.total_stride
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(stills))
+    rows = []
+    with torch.inference_mode():
+        for i in order:
+            if len(rows) >= pairs:
+                break
+            path, boxes = stills[i]
+            boxes = [np.asarray(b, dtype=np.float64) for b in boxes if min(b[2], b[3]) >= 12]
+            if len(boxes) < 2:
+                continue
+            a, b = (boxes[j] for j in rng.choice(len(boxes), 2, replace=False))
+            frame = cv2.imread(str(path))
+            if frame is None:
+                continue
+            crop, r = probe._crop(frame, a)
+            centre = a[:2] + a[2:] / 2
+            in_a, in_b = _in_crop(a, centre, r, s), _in_crop(b, centre, r, s)
+            ca, cb = (in_a[:2] + in_a[2:]) / 2, (in_b[:2] + in_b[2:]) / 2
+            if in_b[:2].min() < 0 or in_b[2:].max() > s - 1 or np.hypot(*(ca - cb)) < 2 * stride:
+                continue
+            query = _tensor(crop)
+            scores, peaks = [], []
+            for box in (in_a, in_b):
+                mem = net.memorize(query, _tensor(box_map(s, box)))
+                score, pred, _, _ = net.track(query, torch.cat([mem, mem], dim=2))
+                k = int(score[0, :, 0].argmax())
+                scores.append(score[0, :, 0].numpy().astype(np.float64))
+                peaks.append(((pred[0, k, :2] + pred[0, k, 2:]) / 2).numpy())
+            near = [np.hypot(*(p - cb)) < np.hypot(*(p - ca)) for p in peaks]
+            rows.append((np.abs(scores[0] - scores[1]).mean(), np.corrcoef(scores[0], scores[1])[0, 1],
+                         not near[0], near[1]))
+    if not rows:
+        return {"pairs": 0}
+    a = np.array(rows, dtype=np.float64)
+    return {"pairs": len(a),
+            "score_change_mean": round(float(a[:, 0].mean()), 4),  # mean |s_A - s_B| per cell
+            "score_corr_mean": round(float(np.nanmean(a[:, 1])), 4),  # 1 = label ignored
+            "peak_on_a_when_a_labelled": round(float(a[:, 2].mean()), 4),
+            "peak_on_b_when_b_labelled": round(float(a[:, 3].mean()), 4)}  # 0 = label ignored
