@@ -180,3 +180,42 @@ def test_losses_of_an_all_negative_batch_are_finite():
     loss = stm_losses(out, cls_gt, torch.zeros(2, 4, 1), torch.zeros(2, 4, 4))
     assert torch.isfinite(loss["total"]) and loss["reg"].item() == 0 and loss["ctr"].item() == 0
     loss["total"].backward()
+
+
+def test_distractor_query_is_centred_on_another_box_of_the_still(tmp_path):
+    synth.write_train_data(tmp_path)
+    sets = [ds.build_training_set({"layout": "train_data_images", "root": str(tmp_path)})]
+    assert all(len(it.boxes) >= 2 for it in sets[0].items)
+    plain = PairDataset(PairSampler(sets, negative_prob=0.0), CropJitter(size=97), SMALL, seed=5,
+                        length=100)
+    off = PairDataset(PairSampler(sets, negative_prob=0.0), CropJitter(size=97, distractor_prob=0.0),
+                      SMALL, seed=5, length=100)
+    hard = PairDataset(PairSampler(sets, negative_prob=0.0), CropJitter(size=97, distractor_prob=1.0),
+                       SMALL, seed=5, length=100)
+    moved = 0
+    for i in range(12):
+        a, b = plain[i], off[i]
+        assert all(torch.equal(a[k], b[k]) for k in a)  # off by default: the same samples
+        pair = hard.sampler.sample(np.random.default_rng([5, i]))  # item i's pair
+        (still,) = [it for it in sets[0].items if it.image == pair.query.source]
+        assert len(pair.query.others) == len(still.boxes) - 1
+        h = hard[i]
+        assert torch.equal(h["im_m"], a["im_m"])  # the memory crops are untouched
+        moved += int(not torch.equal(h["im_q"], a["im_q"]))
+        assert h["cls_gt"].sum() > 0  # the target is still in the query crop: a positive pair
+    assert moved >= 6
+
+
+def test_random_crop_centres_on_a_point_when_the_box_fits():
+    from stmtrack_ros.train.augment import random_crop
+    img = np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    box = [80.0, 80.0, 20.0, 20.0]  # c = 4 * 20 = 80 source px without scale jitter
+    jit = CropJitter(size=97, scale_jitter=0.0)
+    _, b = random_crop(img, box, np.random.default_rng(1), jit, centre_on=(100.0, 90.0))
+    centre = (b[:2] + b[2:]) / 2
+    # the window centre is at (100, 90): the box centre (90, 90) is 10 px left of it
+    assert np.allclose(centre, [(97 - 1) / 2 - 10 * 97 / 80, (97 - 1) / 2], atol=1.0)
+    # a point the box would not fit around: the usual random shift, same draws
+    c1, b1 = random_crop(img, box, np.random.default_rng(1), jit, centre_on=(190.0, 190.0))
+    c2, b2 = random_crop(img, box, np.random.default_rng(1), jit)
+    assert np.array_equal(c1, c2) and np.allclose(b1, b2)

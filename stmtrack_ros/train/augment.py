@@ -20,7 +20,10 @@ scales it up to the crop; robot and drone footage is full of these, the training
 hardly); per frame a small brightness/contrast change (illumination varies along a video).
 `map_jitter` perturbs the fg/bg map of every memory frame but the first: while tracking, those
 maps come from the tracker's own boxes, so the network must not copy a wrong extent from memory
-(a box that is too wide would otherwise grow, frame after frame).
+(a box that is too wide would otherwise grow, frame after frame). `distractor_prob` (pairs.py)
+centres the query window of a still on another object of the image when the target still fits
+in the window: a model that tracks "the salient thing at the centre" is then wrong, so it has
+to read the memory's label map (the stage-1 small model hardly did, see label_probe.py).
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ class CropJitter:
     map_jitter: float = 0.0  # memory frames after the first: label-map box sides x [1/(1+m), 1+m]
     lowres_prob: float = 0.0  # per sample: every crop shrunk by U(1, lowres_max) and enlarged back
     lowres_max: float = 3.0
+    distractor_prob: float = 0.0  # query of a still: window centred on another of its boxes
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,9 @@ def box_in_crop(box_xywh, x1: int, y1: int, c: int, size: int,
 
 
 def random_crop(image: np.ndarray, box_xywh, rng, jitter: CropJitter,
-                look: SampleLook = SampleLook()):
-    """(crop S x S x 3 uint8, box xyxy in the crop) for one frame."""
+                look: SampleLook = SampleLook(), centre_on=None):
+    """(crop S x S x 3 uint8, box xyxy in the crop) for one frame. `centre_on` (x, y): put the
+    window's centre there instead of the random shift, if the box still fits inside it."""
     _, _, w, h = (float(v) for v in box_xywh)
     r = jitter.scale_jitter
     f = jitter.context * rng.uniform(1.0 / (1.0 + r), 1.0 + r)
@@ -114,9 +119,14 @@ def random_crop(image: np.ndarray, box_xywh, rng, jitter: CropJitter,
     c = max(int(math.ceil(side * a)), 2)
     c_y = max(int(math.ceil(side / a)), 2)
     d = rng.uniform(-jitter.shift_jitter, jitter.shift_jitter, 2)
+    shift = np.array([d[0] * c / 2, d[1] * c_y / 2])
+    if centre_on is not None:
+        to = np.asarray(centre_on, dtype=np.float64) - [box_xywh[0] + w / 2, box_xywh[1] + h / 2]
+        if abs(to[0]) + w / 2 < c / 2 and abs(to[1]) + h / 2 < c_y / 2:
+            shift = to
     ih, iw = image.shape[:2]
-    x1, _ = crop_window(box_xywh, (ih, iw), c, d[0] * c / 2, 0.0)
-    _, y1 = crop_window(box_xywh, (ih, iw), c_y, 0.0, d[1] * c_y / 2)
+    x1, _ = crop_window(box_xywh, (ih, iw), c, shift[0], 0.0)
+    _, y1 = crop_window(box_xywh, (ih, iw), c_y, 0.0, shift[1])
     crop = warp_crop(image, x1, y1, c, jitter.size, c_y)
     box = box_in_crop(box_xywh, x1, y1, c, jitter.size, c_y)
     if look.flip:

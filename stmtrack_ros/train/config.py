@@ -44,6 +44,7 @@ DEFAULTS = {
         "map_jitter": 0.0,
         "lowres_prob": 0.0,
         "lowres_max": 3.0,
+        "distractor_prob": 0.0,  # query of a still centred on another of its boxes
         "num_workers": 2,
     },
     "optim": {

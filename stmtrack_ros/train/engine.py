@@ -188,7 +188,8 @@ def build_data(cfg: dict, mc: ModelConfig):
                         float(data["shift_jitter"]), float(data["stretch_jitter"]),
                         float(data["flip_prob"]), float(data["gray_prob"]),
                         float(data["photometric"]), float(data["map_jitter"]),
-                        float(data["lowres_prob"]), float(data["lowres_max"]))
+                        float(data["lowres_prob"]), float(data["lowres_max"]),
+                        float(data["distractor_prob"]))
     return sets, sampler, jitter
 
 

@@ -43,7 +43,8 @@ class PairDataset(Dataset):
                 box = jitter_map_box(box, rng, self.jitter.map_jitter)
             ims.append(crop)
             maps.append(fg_bg_map(s, box))
-        q_crop, q_box = random_crop(pair.query.image, pair.query.box, rng, self.jitter, look)
+        q_crop, q_box = random_crop(pair.query.image, pair.query.box, rng, self.jitter, look,
+                                    self._distractor(pair, rng))
         cls, ctr, boxes = make_targets(q_box, self.model_config, pair.negative)
         return {
             "im_m": torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).contiguous(),
@@ -54,6 +55,19 @@ class PairDataset(Dataset):
             "box_gt": torch.from_numpy(boxes),
             "negative": torch.tensor(pair.negative),
         }
+
+
+    def _distractor(self, pair, rng):
+        """Centre of another box of the query's still, or None. Such a query puts a distractor
+        where a label-blind model looks (the crop centre): only the memory's fg/bg map tells
+        which object is the target. Draws nothing when `distractor_prob` is 0."""
+        others = pair.query.others
+        if self.jitter.distractor_prob <= 0 or pair.negative or others is None or not len(others):
+            return None
+        if rng.random() >= self.jitter.distractor_prob:
+            return None
+        x, y, w, h = others[int(rng.integers(len(others)))]
+        return (x + w / 2, y + h / 2)
 
 
 def to_device(batch: dict, device) -> dict:

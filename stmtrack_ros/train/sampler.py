@@ -29,6 +29,7 @@ class Frame:
     image: np.ndarray  # H x W x 3 uint8 BGR
     box: np.ndarray  # x, y, w, h float64
     source: str  # image path (for messages)
+    others: np.ndarray | None = None  # a still's other boxes (K-1, 4): distractors to centre on
 
 
 @dataclass
@@ -103,6 +104,8 @@ class PairSampler:
         path = item.image if isinstance(item, StillImage) else item.frames[k]
         if path not in cache:
             cache[path] = read_image(path)
+        if isinstance(item, StillImage):
+            return Frame(cache[path], item.boxes[k].copy(), path, np.delete(item.boxes, k, axis=0))
         return Frame(cache[path], item.boxes[k].copy(), path)
 
     def box_ok(self, box, image_shape) -> bool:
