@@ -153,3 +153,4 @@ def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
     assert res["pairs"] == 1  # one image, one usable pair
     assert 0.0 <= res["peak_on_b_when_b_labelled"] <= 1.0 and -1.0 <= res["score_corr_mean"] <= 1.0
     assert res["score_change_mean"] >= 0.0
+    assert res["distractor_centred_peak_on_target"] in (0.0, 1.0)  # one pair: hit or miss

@@ -1,11 +1,18 @@
 """Does a model follow the object its memory labels, or the salient thing near the crop centre?
 
-STMTrack knows its target only through the fg/bg label map of each memory frame. Probe: a
-still image with two boxes A and B, one crop around A used as memory and as query. The memory
-is labelled once at A and once at B; a model that reads the label moves its score peak to B
-when B is labelled. A model that ignores the label gives almost the same score map both times
-and then jumps to similar neighbours while tracking (the bundled stage-1 model: score maps
-correlate 0.97 between the two labels). Used by `bench/label_response.py`.
+STMTrack knows its target only through its memory: frames cropped around the target, each
+tagged with a fg/bg label map. Two probes on a still image with two boxes A and B:
+
+* Label swap: one crop around A used as memory and as query, the memory labelled once at A
+  and once at B. A model that reads the label moves its score peak to B when B is labelled;
+  one that ignores it gives almost the same score map both times (the bundled stage-1 model:
+  the maps correlate 0.97).
+* Distractor at the centre: the memory is the crop around A labelled A, as the tracker makes
+  it; the query is the same image cropped around B at the same scale. A model that matches
+  the memory puts its peak on A; one that picks the salient thing near the centre finds A
+  about half the time (stage 1: 0.53), and so jumps to similar neighbours while tracking.
+
+Used by `bench/label_response.py`.
 """
 from __future__ import annotations
 
@@ -29,6 +36,8 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
     """stills: [(image path, (K, 4) x, y, w, h)]. Uses pairs (A, B) of one image whose boxes
     are at least 12 px, lie inside A's crop and whose centres are 2+ cells apart there."""
     import cv2
+
+    from ..tracker.crop import get_crop
 
     probe = Probe(net, search_area_factor)
     s, stride = probe.s, net.config.total_stride
@@ -54,16 +63,25 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
             if in_b[:2].min() < 0 or in_b[2:].max() > s - 1 or np.hypot(*(ca - cb)) < 2 * stride:
                 continue
             query = _tensor(crop)
-            scores, peaks = [], []
+            scores, peaks, memories = [], [], []
             for box in (in_a, in_b):
                 mem = net.memorize(query, _tensor(box_map(s, box)))
-                score, pred, _, _ = net.track(query, torch.cat([mem, mem], dim=2))
+                memories.append(torch.cat([mem, mem], dim=2))
+                score, pred, _, _ = net.track(query, memories[-1])
                 k = int(score[0, :, 0].argmax())
                 scores.append(score[0, :, 0].numpy().astype(np.float64))
                 peaks.append(((pred[0, k, :2] + pred[0, k, 2:]) / 2).numpy())
             near = [np.hypot(*(p - cb)) < np.hypot(*(p - ca)) for p in peaks]
+            # the distractor query: the crop around B; A and B move by (centre_a - centre_b) r
+            avg = tuple(float(frame[..., c].mean()) for c in range(3))
+            q_b, _ = get_crop(frame, b[:2] + b[2:] / 2, 1.0 / r, s, avg)
+            score, pred, _, _ = net.track(_tensor(q_b), memories[0])
+            k = int(score[0, :, 0].argmax())
+            peak = ((pred[0, k, :2] + pred[0, k, 2:]) / 2).numpy()
+            shift = ca - cb  # B sits at A's old place: the crop centre
+            on_a = np.hypot(*(peak - (ca + shift))) < np.hypot(*(peak - ca))
             rows.append((np.abs(scores[0] - scores[1]).mean(), np.corrcoef(scores[0], scores[1])[0, 1],
-                         not near[0], near[1]))
+                         not near[0], near[1], on_a))
     if not rows:
         return {"pairs": 0}
     a = np.array(rows, dtype=np.float64)
@@ -71,4 +89,5 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
             "score_change_mean": round(float(a[:, 0].mean()), 4),  # mean |s_A - s_B| per cell
             "score_corr_mean": round(float(np.nanmean(a[:, 1])), 4),  # 1 = label ignored
             "peak_on_a_when_a_labelled": round(float(a[:, 2].mean()), 4),
-            "peak_on_b_when_b_labelled": round(float(a[:, 3].mean()), 4)}  # 0 = label ignored
+            "peak_on_b_when_b_labelled": round(float(a[:, 3].mean()), 4),  # 0 = label ignored
+            "distractor_centred_peak_on_target": round(float(a[:, 4].mean()), 4)}  # 0.5 = coin flip
