@@ -80,6 +80,32 @@ def test_adamw_option_trains_and_a_wrong_optimizer_is_a_config_error(tmp_path):
         train(load_config(_config(tmp_path, out="bad", optimizer="adam")))
 
 
+def test_query_drop_hides_the_query_from_the_towers_only_and_trains_reproducibly(tmp_path):
+    from stmtrack_ros.model.config import ModelConfig
+    from stmtrack_ros.model.head import STMHead, memory_read
+    torch.manual_seed(0)
+    head = STMHead(ModelConfig(**TINY_MODEL)).eval()
+    for m in head.modules():  # visible outputs: the training init makes convs ~1e-4
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, std=0.2)
+    fm, fq = torch.randn(2, 16, 2, 5, 5), torch.randn(2, 16, 5, 5)
+    plain = head(fm, fq)
+    assert all(torch.equal(a, b) for a, b in zip(plain, head(fm, fq, torch.ones(2, 1, 1, 1))))
+    dropped = head(fm, fq, torch.tensor([1.0, 0.0]).view(2, 1, 1, 1))
+    assert torch.equal(dropped[0][0], plain[0][0]) and not torch.allclose(dropped[0][1], plain[0][1])
+    # sample 1: its towers saw [read-out, 0]; the read-out itself still used the query
+    y = torch.cat([memory_read(fm, fq), torch.zeros_like(fq)], dim=1)[1:]
+    assert torch.allclose(head.cls_score(head.cls_ctr(y)).flatten(), dropped[0][1].flatten(), atol=1e-6)
+
+    runs = []
+    for out in ("qd1", "qd2"):
+        train(load_config(_config(tmp_path, out=out, query_drop=0.5, epochs=1)))
+        runs.append(np.genfromtxt(tmp_path / out / "train_log.csv", delimiter=",", names=True)["loss"])
+    assert np.isfinite(runs[0]).all() and np.array_equal(runs[0], runs[1])  # masks from the seed
+    with pytest.raises(ValueError, match="query_drop must be in"):
+        train(load_config(_config(tmp_path, out="bad", query_drop=1.0)))
+
+
 def test_lr_schedule_warmup_then_cosine():
     o = {"warmup_epochs": 1, "epochs": 20, "lr": 0.08, "start_lr": 1e-6, "end_lr": 1e-6}
     assert lr_at(o, 0, 0, 100) == pytest.approx(1e-6)

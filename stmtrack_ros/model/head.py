@@ -81,11 +81,15 @@ class STMHead(nn.Module):
                 nn.init.normal_(m.weight, std=1e-4)
         nn.init.constant_(self.cls_score.conv.bias, -math.log((1 - 0.01) / 0.01))
 
-    def forward(self, fm: torch.Tensor, fq: torch.Tensor):
+    def forward(self, fm: torch.Tensor, fq: torch.Tensor, query_keep: torch.Tensor | None = None):
         """fm (B, C, T, s, s), fq (B, C, s, s) -> cls logits (B,P,1), ctr logits (B,P,1),
-        boxes xyxy in crop px (B,P,4), with P = s·s in (row, col) order."""
+        boxes xyxy in crop px (B,P,4), with P = s·s in (row, col) order.
+
+        query_keep (B, 1, 1, 1), training only: multiplies the query features the towers see
+        (not those the memory read uses); 0 leaves the towers the read-out alone."""
         b = fq.shape[0]
-        y = torch.cat([memory_read(fm, fq), fq], dim=1)
+        read = memory_read(fm, fq)
+        y = torch.cat([read, fq if query_keep is None else fq * query_keep], dim=1)
         cls_feat = self.cls_ctr(y)
         reg_feat = self.reg(y)
         cls = self.cls_score(cls_feat).permute(0, 2, 3, 1).reshape(b, -1, 1)

@@ -78,20 +78,22 @@ class STMTrackNet(nn.Module):
         cls_prob, ctr_prob = torch.sigmoid(cls), torch.sigmoid(ctr)
         return cls_prob * ctr_prob, boxes, cls_prob, ctr_prob
 
-    def forward_train(self, im_m: torch.Tensor, maps_m: torch.Tensor, im_q: torch.Tensor) -> dict:
+    def forward_train(self, im_m: torch.Tensor, maps_m: torch.Tensor, im_q: torch.Tensor,
+                      query_keep: torch.Tensor | None = None) -> dict:
         """im_m (B,T,3,S,S), maps_m (B,T,1,S,S), im_q (B,3,S,S) -> dict of
-        cls_logits (B,P,1), ctr_logits (B,P,1), boxes (B,P,4) xyxy crop px."""
+        cls_logits (B,P,1), ctr_logits (B,P,1), boxes (B,P,4) xyxy crop px. query_keep: see
+        STMHead.forward."""
         if im_m.dim() != 5 or maps_m.dim() != 5 or maps_m.shape[:2] != im_m.shape[:2]:
             raise ValueError(f"forward_train wants im_m (B,T,3,S,S) and maps_m (B,T,1,S,S), "
                              f"got {tuple(im_m.shape)} and {tuple(maps_m.shape)}")
         b, t = im_m.shape[:2]
         f = self.memory_features(im_m.flatten(0, 1), maps_m.flatten(0, 1))  # (B·T, C, s, s)
         fm = f.reshape(b, t, *f.shape[1:]).permute(0, 2, 1, 3, 4)  # (B, C, T, s, s)
-        cls, ctr, boxes = self.head(fm, self.query_features(im_q))
+        cls, ctr, boxes = self.head(fm, self.query_features(im_q), query_keep)
         return {"cls_logits": cls, "ctr_logits": ctr, "boxes": boxes}
 
-    def forward(self, im_m, maps_m, im_q):
-        return self.forward_train(im_m, maps_m, im_q)
+    def forward(self, im_m, maps_m, im_q, query_keep=None):
+        return self.forward_train(im_m, maps_m, im_q, query_keep)
 
     # ---- speed --------------------------------------------------------------------------
     def optimized_copy(self, fold_bn: bool = True, channels_last: bool = True) -> "STMTrackNet":

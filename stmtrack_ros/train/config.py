@@ -65,6 +65,10 @@ DEFAULTS = {
         "freeze": [],
         "grad_clip": 0.0,  # max grad norm; 0 = off
         "amp": True,  # mixed precision, CUDA only
+        # per sample, the probability that the head's towers see the memory read-out only
+        # (query features zeroed in their input): a head that ignores the memory (the stage-1
+        # small model did) is then wrong on those samples. 0 = official.
+        "query_drop": 0.0,
         "loss_cls": 1.0,
         "loss_ctr": 1.0,
         "loss_reg": 3.0,

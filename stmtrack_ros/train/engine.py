@@ -265,6 +265,9 @@ def train(cfg: dict, resume=None) -> dict:
     weights = LossWeights(float(optim_cfg["loss_cls"]), float(optim_cfg["loss_ctr"]),
                           float(optim_cfg["loss_reg"]), float(optim_cfg["focal_alpha"]),
                           float(optim_cfg["focal_gamma"]))
+    query_drop = float(optim_cfg["query_drop"])
+    if not 0.0 <= query_drop < 1.0:
+        raise ValueError(f"optim.query_drop must be in [0, 1), got {query_drop}")
     workers = int(cfg["data"]["num_workers"])
     log = cfg["log"]
     csv_log = CsvLog(out_dir / "train_log.csv", d.main)
@@ -324,8 +327,13 @@ def train(cfg: dict, resume=None) -> dict:
                 for g in optimizer.param_groups:
                     g["lr"] = lr * g["lr_mult"]
                 amp_ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
+                keep = None
+                if query_drop > 0:  # drawn from the run's seed and the step: resumable
+                    g = torch.Generator().manual_seed(int(cfg["seed"]) * 1_000_003 + step * 101 + d.rank)
+                    keep = (torch.rand(b["im_q"].shape[0], 1, 1, 1, generator=g) >= query_drop)
+                    keep = keep.to(device=device, dtype=b["im_q"].dtype)
                 with amp_ctx:
-                    out = wrapped(b["im_m"], b["maps_m"], b["im_q"])
+                    out = wrapped(b["im_m"], b["maps_m"], b["im_q"], keep)
                 losses = stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], weights, sum_over_ranks, d.world)
                 if not torch.isfinite(losses["total"]):
                     raise FloatingPointError(f"train: loss is {losses['total'].item()} at epoch {epoch} "
