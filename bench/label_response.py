@@ -2,7 +2,9 @@
 """Label response of a checkpoint (stmtrack_ros/eval/label_probe.py), printed as JSON: does the
 model follow the object its memory's fg/bg map labels, or the salient thing near the centre?
 `peak_on_b_when_b_labelled` near 1 and `score_corr_mean` well below 1 = it follows the label;
-0.5 and ~1 = it ignores the label (it will jump to similar neighbours while tracking).
+0.5 and ~1 = it ignores the label. `distractor_centred_peak_on_target` near 1 = it finds its
+target with a neighbour at the crop centre (0.5: it jumps to similar neighbours while tracking);
+`unrelated_memory_score_corr` near 1 = its score hardly depends on the memory at all.
 
     source scripts/env.sh && python bench/label_response.py [--checkpoint PATH]
         --train-data ../shared/train_data [--sources voc_mAP_sample,coco_mini] [--pairs 60]

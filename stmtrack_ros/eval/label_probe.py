@@ -11,6 +11,9 @@ tagged with a fg/bg label map. Two probes on a still image with two boxes A and 
   it; the query is the same image cropped around B at the same scale. A model that matches
   the memory puts its peak on A; one that picks the salient thing near the centre finds A
   about half the time (stage 1: 0.53), and so jumps to similar neighbours while tracking.
+* Unrelated memory: the crop around A tracked with the memory of the previous pair's image.
+  A model that uses its memory changes its score map; stage 1's correlates 0.97 with the map
+  from its own memory: it hardly reads the memory at all.
 
 Used by `bench/label_response.py`.
 """
@@ -43,7 +46,7 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
     s, stride = probe.s, net.config.total_stride
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(stills))
-    rows = []
+    rows, previous = [], None
     with torch.inference_mode():
         for i in order:
             if len(rows) >= pairs:
@@ -80,8 +83,13 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
             peak = ((pred[0, k, :2] + pred[0, k, 2:]) / 2).numpy()
             shift = ca - cb  # B sits at A's old place: the crop centre
             on_a = np.hypot(*(peak - (ca + shift))) < np.hypot(*(peak - ca))
+            unrelated = np.nan
+            if previous is not None:
+                score, _, _, _ = net.track(query, previous)
+                unrelated = np.corrcoef(scores[0], score[0, :, 0].numpy().astype(np.float64))[0, 1]
+            previous = memories[0]
             rows.append((np.abs(scores[0] - scores[1]).mean(), np.corrcoef(scores[0], scores[1])[0, 1],
-                         not near[0], near[1], on_a))
+                         not near[0], near[1], on_a, unrelated))
     if not rows:
         return {"pairs": 0}
     a = np.array(rows, dtype=np.float64)
@@ -90,4 +98,6 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
             "score_corr_mean": round(float(np.nanmean(a[:, 1])), 4),  # 1 = label ignored
             "peak_on_a_when_a_labelled": round(float(a[:, 2].mean()), 4),
             "peak_on_b_when_b_labelled": round(float(a[:, 3].mean()), 4),  # 0 = label ignored
-            "distractor_centred_peak_on_target": round(float(a[:, 4].mean()), 4)}  # 0.5 = coin flip
+            "distractor_centred_peak_on_target": round(float(a[:, 4].mean()), 4),  # 0.5 = coin flip
+            "unrelated_memory_score_corr": (round(float(np.nanmean(a[:, 5])), 4)  # 1 = memory unused
+                                            if len(a) > 1 else None)}
