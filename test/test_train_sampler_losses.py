@@ -219,3 +219,23 @@ def test_random_crop_centres_on_a_point_when_the_box_fits():
     c1, b1 = random_crop(img, box, np.random.default_rng(1), jit, centre_on=(190.0, 190.0))
     c2, b2 = random_crop(img, box, np.random.default_rng(1), jit)
     assert np.array_equal(c1, c2) and np.allclose(b1, b2)
+
+
+def test_offcentre_memory_centres_the_memory_crops_on_another_box(tmp_path):
+    import cv2
+    img = np.random.default_rng(2).integers(0, 255, (300, 300, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "still.png"), img)  # two boxes 20 px apart in a large image
+    still = ds.StillImage("s", str(tmp_path / "still.png"), np.array([[120, 130, 16, 16], [140, 130, 16, 16.0]]))
+    sets = [ds.TrainingSet("stills", [still])]
+    jit = dict(size=97, scale_jitter=0.0, shift_jitter=0.0)  # plain: the target at the centre
+    plain = PairDataset(PairSampler(sets, negative_prob=0.0), CropJitter(**jit), SMALL, seed=3, length=50)
+    off = PairDataset(PairSampler(sets, negative_prob=0.0), CropJitter(offcentre_memory_prob=1.0, **jit),
+                      SMALL, seed=3, length=50)
+    for i in range(6):
+        a, b = plain[i], off[i]
+        for item, shift in ((a, 0.0), (b, 20 * 97 / 64)):  # window 4 x 16 px, moved by 20 px
+            assert all(torch.equal(item["maps_m"][0], m) for m in item["maps_m"][1:])
+            ys, xs = np.nonzero(item["maps_m"][0, 0].numpy())
+            assert abs(abs(xs.mean() - 48) - shift) < 1.5 and abs(ys.mean() - 48) < 1.5
+        # the query is drawn after the memory: same window, same target
+        assert torch.equal(a["im_q"], b["im_q"]) and torch.equal(a["cls_gt"], b["cls_gt"])

@@ -24,6 +24,8 @@ maps come from the tracker's own boxes, so the network must not copy a wrong ext
 centres the query window of a still on another object of the image when the target still fits
 in the window: a model that tracks "the salient thing at the centre" is then wrong, so it has
 to read the memory's label map (the stage-1 small model hardly did, see label_probe.py).
+`offcentre_memory_prob` does the same to the memory frames: the object at their centre is then
+not the one their label map marks, so "the thing at the memory's centre" is no shortcut either.
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ class CropJitter:
     lowres_prob: float = 0.0  # per sample: every crop shrunk by U(1, lowres_max) and enlarged back
     lowres_max: float = 3.0
     distractor_prob: float = 0.0  # query of a still: window centred on another of its boxes
+    offcentre_memory_prob: float = 0.0  # memory of a still: windows centred on another box
 
 
 @dataclass(frozen=True)

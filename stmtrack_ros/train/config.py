@@ -45,6 +45,7 @@ DEFAULTS = {
         "lowres_prob": 0.0,
         "lowres_max": 3.0,
         "distractor_prob": 0.0,  # query of a still centred on another of its boxes
+        "offcentre_memory_prob": 0.0,  # memory crops of a still centred on another of its boxes
         "num_workers": 2,
     },
     "optim": {

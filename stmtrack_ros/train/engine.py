@@ -189,7 +189,7 @@ def build_data(cfg: dict, mc: ModelConfig):
                         float(data["flip_prob"]), float(data["gray_prob"]),
                         float(data["photometric"]), float(data["map_jitter"]),
                         float(data["lowres_prob"]), float(data["lowres_max"]),
-                        float(data["distractor_prob"]))
+                        float(data["distractor_prob"]), float(data["offcentre_memory_prob"]))
     return sets, sampler, jitter
 
 

@@ -37,14 +37,17 @@ class PairDataset(Dataset):
         s = self.jitter.size
         look = draw_look(rng, self.jitter)
         ims, maps = [], []
+        memory_centre = self._other_centre(pair.memory[0], pair.negative, rng,
+                                           self.jitter.offcentre_memory_prob)
         for k, f in enumerate(pair.memory):
-            crop, box = random_crop(f.image, f.box, rng, self.jitter, look)
+            crop, box = random_crop(f.image, f.box, rng, self.jitter, look, memory_centre)
             if k > 0 and self.jitter.map_jitter > 0:
                 box = jitter_map_box(box, rng, self.jitter.map_jitter)
             ims.append(crop)
             maps.append(fg_bg_map(s, box))
         q_crop, q_box = random_crop(pair.query.image, pair.query.box, rng, self.jitter, look,
-                                    self._distractor(pair, rng))
+                                    self._other_centre(pair.query, pair.negative, rng,
+                                                       self.jitter.distractor_prob))
         cls, ctr, boxes = make_targets(q_box, self.model_config, pair.negative)
         return {
             "im_m": torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).contiguous(),
@@ -56,15 +59,14 @@ class PairDataset(Dataset):
             "negative": torch.tensor(pair.negative),
         }
 
-
-    def _distractor(self, pair, rng):
-        """Centre of another box of the query's still, or None. Such a query puts a distractor
-        where a label-blind model looks (the crop centre): only the memory's fg/bg map tells
-        which object is the target. Draws nothing when `distractor_prob` is 0."""
-        others = pair.query.others
-        if self.jitter.distractor_prob <= 0 or pair.negative or others is None or not len(others):
-            return None
-        if rng.random() >= self.jitter.distractor_prob:
+    @staticmethod
+    def _other_centre(frame, negative: bool, rng, prob: float):
+        """With probability `prob`, the centre of another box of `frame`'s still, else None.
+        Centring a crop there puts a distractor where a label-blind model looks (the crop
+        centre): only the memory's fg/bg map tells which object is the target. Draws nothing
+        when `prob` is 0, so the official sample streams are kept."""
+        others = frame.others
+        if prob <= 0 or negative or others is None or not len(others) or rng.random() >= prob:
             return None
         x, y, w, h = others[int(rng.integers(len(others)))]
         return (x + w / 2, y + h / 2)
