@@ -139,3 +139,25 @@ def test_shared_subset_end_to_end(tmp_path):
     seq = load_dataset(data, names=["ball1"])[0]
     boxes = np.loadtxt(out / "opencv-csrt" / "ball1" / "ball1_001.txt", delimiter=",")
     np.testing.assert_allclose(boxes[0], seq.to_native(seq.gt[:1])[0], atol=1e-3)
+
+
+def test_tracker_params_reach_the_tracker_and_name_the_results(synth, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert run_eval(synth, out, "--trackers", "stmtrack", "--mode", "bounded", "--max-frames", "4",
+                    "--param", "memory_threshold=0.5", "--param", "lost_threshold=0.25") == 0
+    label = "stmtrack-bounded-got10k-lost_threshold0.25-memory_threshold0.5"
+    run = json.loads((out / label / "run.json").read_text())
+    assert run["params"] == {"lost_threshold": 0.25, "memory_threshold": 0.5}
+    assert np.loadtxt(out / label / "right" / "right_001.txt", delimiter=",").shape == (4, 4)
+    spec = runner.TrackerSpec(runner.STMTRACK, checkpoint=run["checkpoint"], mode="bounded",
+                              hp="got10k", params=(("lost_threshold", 0.25), ("memory_threshold", 0.5)))
+    assert spec.label == label and spec.settings() == run
+    params = runner.StmtrackAdapter(spec)._tracker.params
+    assert (params.memory_threshold, params.lost_threshold, params.mode) == (0.5, 0.25, "bounded")
+    # bad names and values: one clear line, exit code 2
+    capsys.readouterr()
+    assert run_eval(synth, out, "--trackers", "stmtrack", "--param", "memory_treshold=0.5") == 2
+    assert "memory_threshold" in capsys.readouterr().err  # the known names are listed
+    assert run_eval(synth, out, "--trackers", "stmtrack", "--param", "recover_threshold=0.1",
+                    "--param", "lost_threshold=0.2") == 2
+    assert "hysteresis" in capsys.readouterr().err

@@ -22,6 +22,9 @@ def add_arguments(p) -> None:
     p.add_argument("--hp", help="stmtrack hyper-parameter preset: got10k, otb, lasot, trackingnet, uav123, vot "
                    "(default: TrackerParams.hp)")
     p.add_argument("--device", help="stmtrack device: cpu, cuda or cuda:N (default: TrackerParams.device)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="another stmtrack TrackerParams field, e.g. memory_threshold=0.5 (repeatable; "
+                   "thresholds must fit the checkpoint's confidence scale)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument("--sequences", help="comma-separated subset of sequence names")
     p.add_argument("--max-frames", type=int, help="use only the first N frames of each sequence (N >= 2)")
@@ -50,13 +53,38 @@ def _stmtrack_spec(args) -> runner.TrackerSpec:
     if not Path(ckpt).is_file():
         raise RuntimeError(f"checkpoint not found: {ckpt} (pass --checkpoint PATH)")
     defaults = TrackerParams()
-    params = TrackerParams(mode=args.mode or defaults.mode, hp=args.hp or defaults.hp,
-                           device=args.device or defaults.device)
+    extra = _parse_params(args.param, TrackerParams)
+    try:
+        params = TrackerParams(mode=args.mode or defaults.mode, hp=args.hp or defaults.hp,
+                               device=args.device or defaults.device, **extra)
+    except TypeError as e:  # a value of the wrong kind for a field
+        raise RuntimeError(f"--param: {e}") from None
     why = params.validate()
     if why:
         raise RuntimeError("; ".join(why))
     return runner.TrackerSpec(runner.STMTRACK, checkpoint=str(Path(ckpt).resolve()),
-                              mode=params.mode, hp=params.hp, device=params.device)
+                              mode=params.mode, hp=params.hp, device=params.device,
+                              params=tuple(sorted(extra.items())))
+
+
+def _parse_params(items, params_cls) -> dict:
+    """["name=value", ...] -> {name: value} (YAML scalars: 0.5, 3, true); names are the
+    TrackerParams fields that have no flag of their own."""
+    import dataclasses
+
+    import yaml
+
+    own = {"mode", "hp", "device"}
+    known = sorted(f.name for f in dataclasses.fields(params_cls) if f.name not in own)
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in known:
+            raise RuntimeError(f"--param {item!r}: expected NAME=VALUE with NAME one of "
+                               f"{', '.join(known)} (mode, hp and device have their own flags)")
+        out[name] = yaml.safe_load(value)
+    return out
 
 
 def build_specs(args) -> list:

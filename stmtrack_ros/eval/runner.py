@@ -40,15 +40,17 @@ class TrackerSpec:
     hp: str | None = None           # stmtrack hyper-parameter preset (None: the library default)
     device: str = "cpu"
     nanotrack_dir: str | None = None
+    params: tuple = ()              # stmtrack: other TrackerParams fields, ((name, value), ...)
 
     @property
     def label(self) -> str:
-        """Result folder name: stmtrack runs differ by mode, preset and device (FPS), so these
-        are in the name (the device only when it is not the CPU)."""
+        """Result folder name: stmtrack runs differ by mode, preset, device (FPS) and any other
+        tracker parameter, so these are in the name (the device only when it is not the CPU)."""
         if self.kind != STMTRACK:
             return self.kind
         device = self.device.replace(":", "") if self.device != "cpu" else None
-        return "-".join(p for p in (STMTRACK, self.mode, self.hp, device) if p)
+        extra = [f"{k}{v}" for k, v in self.params]
+        return "-".join(p for p in (STMTRACK, self.mode, self.hp, device, *extra) if p)
 
     def settings(self) -> dict:
         d = asdict(self)
@@ -57,6 +59,9 @@ class TrackerSpec:
         elif self.checkpoint:   # a retrained model has the same path and size: hash it
             d["checkpoint_sha256"] = _file_sha256(self.checkpoint)
         d.pop("nanotrack_dir", None)
+        d.pop("params", None)
+        if self.params:
+            d["params"] = dict(self.params)
         return d
 
 
@@ -82,6 +87,7 @@ class StmtrackAdapter:
             kwargs["mode"] = spec.mode
         if spec.hp:
             kwargs["hp"] = spec.hp
+        kwargs.update(dict(spec.params))
         self._tracker = Tracker.from_checkpoint(spec.checkpoint, TrackerParams(**kwargs))
         self._warm_up()
 
