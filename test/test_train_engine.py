@@ -177,6 +177,36 @@ def test_validation_tracks_held_out_videos_with_the_real_tracker(tmp_path):
     assert all(0.0 <= scores[k] <= 1.0 for k in ("probe_iou_x0.67", "probe_iou_x1.5"))
 
 
+def test_validation_logs_the_label_probe_on_stills(tmp_path):
+    import cv2
+    from stmtrack_ros.model import ModelConfig, STMTrackNet
+    from stmtrack_ros.train.validate import validate
+    # two textured stills, each with two 30 px objects 42 px apart: one usable pair per image
+    # for a 97-px crop (its 16-px cells need the centres 2 cells apart inside one crop)
+    rows = ["image,width,height,x,y,w,h,class,source"]
+    for k in range(2):
+        img = np.random.default_rng(k).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+        cv2.imwrite(str(tmp_path / f"s{k}.jpg"), img)
+        rows += [f"s{k}.jpg,200,200,40,40,30,30,a,src", f"s{k}.jpg,200,200,82,40,30,30,b,src"]
+    (tmp_path / "boxes.csv").write_text("\n".join(rows) + "\n")
+    cfg = load_config(_config(tmp_path, out="lp"))  # the defaults: probe off
+    assert cfg["val"]["label_probe"]["root"] is None
+    torch.manual_seed(0)
+    net = STMTrackNet(ModelConfig(backbone="nanotrack_v1", q_size=97, total_stride=16, score_size=5,
+                                  crop_pad=1, backbone_channels=48, neck_channels=16, head_width=16,
+                                  head_convs=2)).train()
+    for m in net.head.modules():  # visible score maps: the training init makes convs ~1e-4
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, std=0.2)
+    val = {"datasets": [], "max_sequences": 1, "max_frames": 5, "hp": "got10k",
+           "label_probe": {"root": str(tmp_path), "sources": ["src"], "pairs": 5}}
+    scores = validate(net, val, "cpu")
+    assert set(scores) == {"memory_unrelated_corr", "label_swap_corr", "distractor_hits"}
+    assert scores["distractor_hits"] in (0.0, 0.5, 1.0)  # two pairs, each a hit or a miss
+    assert all(-1.0 <= scores[k] <= 1.0 for k in ("memory_unrelated_corr", "label_swap_corr"))
+    assert net.training
+
+
 def test_paper_freeze_schedule_on_the_inception_model():
     from stmtrack_ros.model import ModelConfig, STMTrackNet
     from stmtrack_ros.train.engine import apply_freeze, frozen_patterns, param_groups

@@ -34,6 +34,18 @@ def _in_crop(box, centre, r: float, size: int) -> np.ndarray:
     return np.array([x0, y0, x0 + w * r - 1, y0 + h * r - 1])
 
 
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation; NaN when a map is constant (an untrained head), skipped by the means."""
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _nanmean(v: np.ndarray):
+    v = v[np.isfinite(v)]
+    return round(float(v.mean()), 4) if len(v) else None
+
+
 def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0,
                    seed: int = 0) -> dict:
     """stills: [(image path, (K, 4) x, y, w, h)]. Uses pairs (A, B) of one image whose boxes
@@ -86,18 +98,17 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
             unrelated = np.nan
             if previous is not None:
                 score, _, _, _ = net.track(query, previous)
-                unrelated = np.corrcoef(scores[0], score[0, :, 0].numpy().astype(np.float64))[0, 1]
+                unrelated = _corr(scores[0], score[0, :, 0].numpy().astype(np.float64))
             previous = memories[0]
-            rows.append((np.abs(scores[0] - scores[1]).mean(), np.corrcoef(scores[0], scores[1])[0, 1],
+            rows.append((np.abs(scores[0] - scores[1]).mean(), _corr(scores[0], scores[1]),
                          not near[0], near[1], on_a, unrelated))
     if not rows:
         return {"pairs": 0}
     a = np.array(rows, dtype=np.float64)
     return {"pairs": len(a),
             "score_change_mean": round(float(a[:, 0].mean()), 4),  # mean |s_A - s_B| per cell
-            "score_corr_mean": round(float(np.nanmean(a[:, 1])), 4),  # 1 = label ignored
+            "score_corr_mean": _nanmean(a[:, 1]),  # 1 = label ignored
             "peak_on_a_when_a_labelled": round(float(a[:, 2].mean()), 4),
             "peak_on_b_when_b_labelled": round(float(a[:, 3].mean()), 4),  # 0 = label ignored
             "distractor_centred_peak_on_target": round(float(a[:, 4].mean()), 4),  # 0.5 = coin flip
-            "unrelated_memory_score_corr": (round(float(np.nanmean(a[:, 5])), 4)  # 1 = memory unused
-                                            if len(a) > 1 else None)}
+            "unrelated_memory_score_corr": _nanmean(a[:, 5])}  # 1 = memory unused

@@ -90,6 +90,9 @@ DEFAULTS = {
         "max_frames": 100,
         "hp": "got10k",  # tracker hyper-parameter preset
         "scale_factors": [],  # e.g. [0.67, 1.5]: also log the scale probe (train/validate.py)
+        # also log the label probe (eval/label_probe.py) on the stills of a train_data folder,
+        # e.g. root ../shared/train_data, sources [voc_mAP_sample, coco_mini]; root null = off
+        "label_probe": {"root": None, "sources": [], "pairs": 60},
     },
 }
 

@@ -6,7 +6,9 @@ the training entries). Frames where the target is absent are dropped on load, so
 quick training signal, not a benchmark number. With `val.scale_factors` the scale probe
 (eval/scale_probe.py) runs on the same videos too: `scale_x<f>` is the median predicted/true
 size with the query cropped at f x the true scale (1 at every f = the model reads sizes of
-objects it never trained on; f = it repeats a learnt size).
+objects it never trained on; f = it repeats a learnt size). With `val.label_probe` the label
+probe (eval/label_probe.py) runs on still images: `memory_unrelated_corr` near 1 = the score
+ignores the memory, `distractor_hits` near 1 = a neighbour at the crop centre does not fool it.
 """
 from __future__ import annotations
 
@@ -70,4 +72,17 @@ def validate(model, val_cfg: dict, device) -> dict:
             if summary["pairs"]:
                 scores[f"scale_x{f}"] = float(summary["size_ratio_median"])
                 scores[f"probe_iou_x{f}"] = float(summary["mean_iou"])
+    probe_cfg = val_cfg.get("label_probe") or {}
+    if probe_cfg.get("root"):
+        from ..eval.label_probe import label_response
+        from .datasets import load_manifest_images
+        items = load_manifest_images(probe_cfg["root"], probe_cfg.get("sources") or None)
+        res = label_response(net.cpu(), [(it.image, it.boxes) for it in items],
+                             int(probe_cfg.get("pairs", 60)),
+                             HP_PRESETS[str(val_cfg["hp"])].search_area_factor)
+        for key, name in (("unrelated_memory_score_corr", "memory_unrelated_corr"),
+                          ("score_corr_mean", "label_swap_corr"),
+                          ("distractor_centred_peak_on_target", "distractor_hits")):
+            if res.get(key) is not None:
+                scores[name] = float(res[key])
     return scores
