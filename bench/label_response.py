@@ -11,52 +11,35 @@ target with a neighbour at the crop centre (0.5: it jumps to similar neighbours 
         [--out FILE.json]
 """
 import argparse
-import json
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import torch  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+from probe_cli import add_model_args, emit, load_net  # noqa: E402
 from stmtrack_ros.eval.label_probe import label_response  # noqa: E402
-from stmtrack_ros.model import default_checkpoint_path, load_checkpoint  # noqa: E402
-from stmtrack_ros.tracker.params import HP_PRESETS  # noqa: E402
 from stmtrack_ros.train.datasets import load_manifest_images  # noqa: E402
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", default=None, help="default: the bundled small model")
+    add_model_args(ap)
     ap.add_argument("--train-data", default=str(REPO.parent / "shared" / "train_data"),
                     help="a train_data folder: its still images with 2+ boxes are used")
     ap.add_argument("--sources", default="voc_mAP_sample,coco_mini",
                     help="comma-separated image sources (cluttered scenes with many boxes)")
     ap.add_argument("--pairs", type=int, default=60)
-    ap.add_argument("--hp", default="got10k", help="preset giving the search area factor")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    ckpt = args.checkpoint or str(default_checkpoint_path())
-    net = load_checkpoint(ckpt).eval()
+    ckpt, net, saf = load_net(args)
     items = load_manifest_images(args.train_data, args.sources.split(",") if args.sources else None)
-    res = label_response(net, [(it.image, it.boxes) for it in items], args.pairs,
-                         HP_PRESETS[args.hp].search_area_factor)
+    res = label_response(net, [(it.image, it.boxes) for it in items], args.pairs, saf)
     if not res["pairs"]:
         raise SystemExit("label_response: no usable pair of boxes (need images with 2+ boxes "
                          "inside one crop; check --train-data/--sources)")
-    result = {"checkpoint": ckpt, "source": f"{args.train_data} ({args.sources or 'all'})",
-              "hp": args.hp, **res}
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
-    return result
+    return emit(args, ckpt, f"{args.train_data} ({args.sources or 'all'})", res)
 
 
 if __name__ == "__main__":

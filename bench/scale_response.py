@@ -8,7 +8,6 @@ model read the target's size from the image, or repeat a size it has learnt? `si
         [--factors 0.67,1,1.5] [--per-sequence 40] [--out FILE.json]
 """
 import argparse
-import json
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -16,14 +15,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
+from probe_cli import add_model_args, emit, load_net  # noqa: E402
 from stmtrack_ros.eval.scale_probe import probe_sequences, probe_stills  # noqa: E402
-from stmtrack_ros.model import default_checkpoint_path, load_checkpoint  # noqa: E402
-from stmtrack_ros.tracker.params import HP_PRESETS  # noqa: E402
 
 
 def load_sequences(args):
@@ -44,7 +41,7 @@ def load_sequences(args):
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", default=None, help="default: the bundled small model")
+    add_model_args(ap)
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--data", default=str(REPO.parent / "shared" / "data"),
                      help="evaluation dataset folder (any stmtrack eval layout)")
@@ -56,16 +53,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--factors", default="0.67,1,1.5")
     ap.add_argument("--per-sequence", type=int, default=40,
                     help="query frames per sequence (--stills: boxes per size bin)")
-    ap.add_argument("--hp", default="got10k", help="preset giving the search area factor")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    ckpt = args.checkpoint or str(default_checkpoint_path())
-    net = load_checkpoint(ckpt).eval()
+    ckpt, net, saf = load_net(args)
     factors = [float(f) for f in args.factors.split(",")]
-    saf = HP_PRESETS[args.hp].search_area_factor
     if args.stills:
         if not args.train_data:
             ap.error("--stills needs --train-data")
@@ -83,12 +73,7 @@ def _report(args, ckpt, res) -> dict:
     source = args.train_data or args.data
     if args.stills:
         source += f" (stills{': ' + args.sources if args.sources else ''})"
-    result = {"checkpoint": ckpt, "source": source, "hp": args.hp, **res}
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
-    return result
+    return emit(args, ckpt, source, res)
 
 
 if __name__ == "__main__":

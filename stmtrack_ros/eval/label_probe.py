@@ -1,7 +1,7 @@
 """Does a model follow the object its memory labels, or the salient thing near the crop centre?
 
 STMTrack knows its target only through its memory: frames cropped around the target, each
-tagged with a fg/bg label map. Two probes on a still image with two boxes A and B:
+tagged with a fg/bg label map. Three probes on a still image with two boxes A and B:
 
 * Label swap: one crop around A used as memory and as query, the memory labelled once at A
   and once at B. A model that reads the label moves its score peak to B when B is labelled;
@@ -10,7 +10,7 @@ tagged with a fg/bg label map. Two probes on a still image with two boxes A and 
 * Distractor at the centre: the memory is the crop around A labelled A, as the tracker makes
   it; the query is the same image cropped around B at the same scale. A model that matches
   the memory puts its peak on A; one that picks the salient thing near the centre finds A
-  about half the time (stage 1: 0.53), and so jumps to similar neighbours while tracking.
+  about half the time (stage 1: 0.60), and so jumps to similar neighbours while tracking.
 * Unrelated memory: the crop around A tracked with the memory of the previous pair's image.
   A model that uses its memory changes its score map; stage 1's correlates 0.97 with the map
   from its own memory: it hardly reads the memory at all.
@@ -19,9 +19,11 @@ Used by `bench/label_response.py`.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
+from ..tracker.crop import get_crop
 from ..train.augment import fg_bg_map as box_map
 from .scale_probe import Probe, _tensor
 
@@ -50,10 +52,6 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
                    seed: int = 0) -> dict:
     """stills: [(image path, (K, 4) x, y, w, h)]. Uses pairs (A, B) of one image whose boxes
     are at least 12 px, lie inside A's crop and whose centres are 2+ cells apart there."""
-    import cv2
-
-    from ..tracker.crop import get_crop
-
     probe = Probe(net, search_area_factor)
     s, stride = probe.s, net.config.total_stride
     rng = np.random.default_rng(seed)
