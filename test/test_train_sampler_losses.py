@@ -239,3 +239,49 @@ def test_offcentre_memory_centres_the_memory_crops_on_another_box(tmp_path):
             assert abs(abs(xs.mean() - 48) - shift) < 1.5 and abs(ys.mean() - 48) < 1.5
         # the query is drawn after the memory: same window, same target
         assert torch.equal(a["im_q"], b["im_q"]) and torch.equal(a["cls_gt"], b["cls_gt"])
+
+
+def test_random_box_target_replaces_a_still_target_with_a_textured_box(tmp_path):
+    import cv2
+    img = np.full((300, 400, 3), 128, np.uint8)  # flat, except a noisy right half
+    img[:, 200:] = np.random.default_rng(4).integers(0, 255, (300, 200, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "still.png"), img)
+    real = np.array([[20, 30, 40, 40], [60, 200, 30, 30.0]])
+    sets = [ds.TrainingSet("stills", [ds.StillImage("s", str(tmp_path / "still.png"), real)])]
+    off = PairSampler(sets, negative_prob=0.0, max_area_ratio=0.85)
+    on = PairSampler(sets, negative_prob=0.0, max_area_ratio=0.85, random_box_prob=1.0)
+    for i in range(20):
+        a = off.sample(np.random.default_rng([7, i]))
+        assert any(np.allclose(a.query.box, r) for r in real)  # off: an annotated box
+        b = on.sample(np.random.default_rng([7, i]))
+        boxes = [f.box for f in b.memory + [b.query]]
+        assert all(np.array_equal(boxes[0], x) for x in boxes)  # one target in every frame
+        x, y, w, h = boxes[0]
+        assert not any(np.allclose(boxes[0], r) for r in real)
+        assert 0 <= x and x + w <= 400 and 0 <= y and y + h <= 300
+        assert 1 / 3 - 1e-6 <= w / h <= 3 + 1e-6 or max(w, h) >= 0.9 * 300  # aspect, unless clipped
+        assert x + w > 200  # never a flat patch: it overlaps the noisy half
+        patch = img[int(y):int(y + h), int(x):int(x + w)]
+        assert cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY).std() >= on.random_box_min_std
+        # the annotated objects stay as the still's others (distractors to centre crops on)
+        assert len(b.query.others) == 2 and np.allclose(np.sort(b.query.others, 0), np.sort(real, 0))
+
+
+def test_random_box_keeps_a_negative_query_and_a_flat_image_keeps_its_target(tmp_path):
+    import cv2
+    cv2.imwrite(str(tmp_path / "noisy.png"),
+                np.random.default_rng(1).integers(0, 255, (200, 200, 3), dtype=np.uint8))
+    cv2.imwrite(str(tmp_path / "flat.png"), np.full((200, 200, 3), 90, np.uint8))
+    stills = [ds.StillImage(n, str(tmp_path / f"{n}.png"), np.array([[50, 50, 40, 40.0]]))
+              for n in ("noisy", "flat")]
+    s = PairSampler([ds.TrainingSet("stills", stills)], negative_prob=1.0, random_box_prob=1.0)
+    seen = set()
+    for i in range(12):
+        pair = s.sample(np.random.default_rng(i))
+        assert pair.negative
+        assert np.allclose(pair.query.box, [50, 50, 40, 40])  # the other image's query: kept
+        memory_noisy = pair.memory[0].source.endswith("noisy.png")
+        seen.add(memory_noisy)
+        # a noisy memory gets a random target; a flat one has no textured box and keeps its own
+        assert np.allclose(pair.memory[0].box, [50, 50, 40, 40]) != memory_noisy
+    assert seen == {True, False}

@@ -183,7 +183,8 @@ def build_data(cfg: dict, mc: ModelConfig):
                           max_aspect=float(data["max_aspect"]),
                           min_area_ratio=float(data["min_area_ratio"]),
                           max_area_ratio=float(data["max_area_ratio"]),
-                          symmetric_gap=bool(data["symmetric_gap"]))
+                          symmetric_gap=bool(data["symmetric_gap"]),
+                          random_box_prob=float(data["random_box_prob"]))
     jitter = CropJitter(mc.q_size, float(data["context"]), float(data["scale_jitter"]),
                         float(data["shift_jitter"]), float(data["stretch_jitter"]),
                         float(data["flip_prob"]), float(data["gray_prob"]),

@@ -13,6 +13,13 @@ Kept as official: negative pairs with probability 0.33 (memory from one sequence
 dataset, query from another sequence of the same dataset); the 4 frames of a positive pair
 are idx1 plus T distinct candidates (which may include idx1 itself), shuffled, the last being
 the query; a still image gives T + 1 copies of one object.
+
+Beyond the official recipe (off by default): `random_box_prob` replaces a still's annotated
+target by a random textured box of the same image. The annotated objects are few (about 4,000
+boxes) and salient, so a network can score them by objectness alone and never read the memory's
+label map; a random box is marked by nothing but that map, and its extent (drawn, not learnt
+per class) only the map can tell. The real boxes stay as the still's other objects, so the
+distractor options (augment.py) centre crops on real objects around the random target.
 """
 from __future__ import annotations
 
@@ -56,6 +63,9 @@ class PairSampler:
     max_area_ratio: float = 0.6
     symmetric_gap: bool = True
     max_tries: int = 100
+    random_box_prob: float = 0.0  # a still's target replaced by a random textured box
+    random_box_sides: tuple = (0.06, 0.45)  # box side range / sqrt(image area), log-uniform
+    random_box_min_std: float = 12.0  # grey-level std a random box must have (not flat sky)
 
     def __post_init__(self):
         if not self.sets:
@@ -108,6 +118,38 @@ class PairSampler:
             return Frame(cache[path], item.boxes[k].copy(), path, np.delete(item.boxes, k, axis=0))
         return Frame(cache[path], item.boxes[k].copy(), path)
 
+    def random_box(self, image: np.ndarray, rng):
+        """A box of `image` with a log-uniform side and aspect (1/3..3) and a uniform position,
+        redrawn up to 10 times while its pixels are flat; None if every draw was flat."""
+        ih, iw = image.shape[:2]
+        lo, hi = np.log(self.random_box_sides)
+        for _ in range(10):
+            side = np.sqrt(ih * iw) * np.exp(rng.uniform(lo, hi))
+            root_aspect = np.exp(rng.uniform(-0.5, 0.5) * np.log(3.0))
+            w = min(side * root_aspect, 0.9 * iw)
+            h = min(side / root_aspect, 0.9 * ih)
+            x, y = rng.uniform(0, iw - w), rng.uniform(0, ih - h)
+            patch = image[int(y):int(y + h), int(x):int(x + w)]
+            if patch.size and cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY).std() >= self.random_box_min_std:
+                return np.array([x, y, w, h], dtype=np.float64)
+        return None
+
+    def _with_random_target(self, frames: list, negative: bool, rng) -> list:
+        """Frames of a still sample with the target swapped for a random box (the memory
+        frames, and the query too unless it is a negative); the real boxes become `others`.
+        Draws nothing when `random_box_prob` is 0 (official sample streams kept)."""
+        first = frames[0]
+        if self.random_box_prob <= 0 or first.others is None or rng.random() >= self.random_box_prob:
+            return frames
+        box = self.random_box(first.image, rng)
+        if box is None:
+            return frames
+        real = np.vstack([first.box[None], first.others])
+        swapped = frames if not negative else frames[:-1]
+        for f in swapped:
+            f.box, f.others = box.copy(), real
+        return frames
+
     def box_ok(self, box, image_shape) -> bool:
         _, _, w, h = box
         if w <= 0 or h <= 0 or max(w / h, h / w) >= self.max_aspect:
@@ -121,6 +163,7 @@ class PairSampler:
             si, plan, negative = self.draw_indexes(rng)
             cache = {}
             frames = [self._frame(self.sets[si], a, k, cache) for a, k in plan]
+            frames = self._with_random_target(frames, negative, rng)
             if all(self.box_ok(f.box, f.image.shape) for f in frames):
                 return PairSample(frames[:-1], frames[-1], negative)
         raise DatasetError(
