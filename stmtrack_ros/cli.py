@@ -9,6 +9,8 @@ SUBCOMMANDS = {
     "track": ("stmtrack_ros.tracker.track_cli", "run the tracker over a video or an image folder"),
     "eval": ("stmtrack_ros.eval.eval_cli", "evaluate trackers on benchmark sequences"),
     "train": ("stmtrack_ros.train.train_cli", "train an STMTrack model (one CPU or torchrun/DDP)"),
+    "pseudo-tracks": ("stmtrack_ros.train.pseudo_tracks",
+                      "label random targets in videos with a teacher tracker (training material)"),
     "bag-track": ("stmtrack_ros.bags", "run the tracker over a recorded camera bag, write Track messages"),
 }
 

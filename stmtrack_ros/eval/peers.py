@@ -71,6 +71,11 @@ class OpenCVTracker:
             return EvalResult((float("nan"),) * 4, False)
         return EvalResult(tuple(float(v) for v in box), True)
 
+    def score(self) -> float:
+        """The confidence of the last update where OpenCV reports one (NanoTrack), else NaN."""
+        get = getattr(self._tracker, "getTrackingScore", None)
+        return float(get()) if get is not None else float("nan")
+
 
 def csrt() -> OpenCVTracker:
     cv2 = _cv2()

@@ -31,6 +31,24 @@ import numpy as np
 from .datasets import DatasetError, StillImage, TrainingSet
 
 
+def random_textured_box(image: np.ndarray, rng, sides=(0.06, 0.45), min_std: float = 12.0):
+    """x, y, w, h of a box of `image` with a log-uniform side (a fraction `sides` of
+    sqrt(image area)), a log-uniform aspect in 1/3..3 and a uniform position, redrawn up to 10
+    times while its grey levels are flatter than `min_std`; None if every draw was flat."""
+    ih, iw = image.shape[:2]
+    lo, hi = np.log(sides)
+    for _ in range(10):
+        side = np.sqrt(ih * iw) * np.exp(rng.uniform(lo, hi))
+        root_aspect = np.exp(rng.uniform(-0.5, 0.5) * np.log(3.0))
+        w = min(side * root_aspect, 0.9 * iw)
+        h = min(side / root_aspect, 0.9 * ih)
+        x, y = rng.uniform(0, iw - w), rng.uniform(0, ih - h)
+        patch = image[int(y):int(y + h), int(x):int(x + w)]
+        if patch.size and cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY).std() >= min_std:
+            return np.array([x, y, w, h], dtype=np.float64)
+    return None
+
+
 @dataclass
 class Frame:
     image: np.ndarray  # H x W x 3 uint8 BGR
@@ -118,22 +136,6 @@ class PairSampler:
             return Frame(cache[path], item.boxes[k].copy(), path, np.delete(item.boxes, k, axis=0))
         return Frame(cache[path], item.boxes[k].copy(), path)
 
-    def random_box(self, image: np.ndarray, rng):
-        """A box of `image` with a log-uniform side and aspect (1/3..3) and a uniform position,
-        redrawn up to 10 times while its pixels are flat; None if every draw was flat."""
-        ih, iw = image.shape[:2]
-        lo, hi = np.log(self.random_box_sides)
-        for _ in range(10):
-            side = np.sqrt(ih * iw) * np.exp(rng.uniform(lo, hi))
-            root_aspect = np.exp(rng.uniform(-0.5, 0.5) * np.log(3.0))
-            w = min(side * root_aspect, 0.9 * iw)
-            h = min(side / root_aspect, 0.9 * ih)
-            x, y = rng.uniform(0, iw - w), rng.uniform(0, ih - h)
-            patch = image[int(y):int(y + h), int(x):int(x + w)]
-            if patch.size and cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY).std() >= self.random_box_min_std:
-                return np.array([x, y, w, h], dtype=np.float64)
-        return None
-
     def _with_random_target(self, frames: list, negative: bool, rng) -> list:
         """Frames of a still sample with the target swapped for a random box (the memory
         frames, and the query too unless it is a negative); the real boxes become `others`.
@@ -141,7 +143,7 @@ class PairSampler:
         first = frames[0]
         if self.random_box_prob <= 0 or first.others is None or rng.random() >= self.random_box_prob:
             return frames
-        box = self.random_box(first.image, rng)
+        box = random_textured_box(first.image, rng, self.random_box_sides, self.random_box_min_std)
         if box is None:
             return frames
         real = np.vstack([first.box[None], first.others])
