@@ -122,3 +122,28 @@ def test_small_net_trains_label_map_projection():
     ((out["cls_logits"] * w).sum() + out["boxes"].sum() * 1e-3).backward()
     assert net.basemodel_m.proj_fg_bg_label_map.weight.grad.abs().sum() > 0
     assert net.head.cls_ctr.conv1.weight.grad.abs().sum() > 0
+
+
+def test_label_readout_reads_the_fg_fraction_of_the_attended_cells():
+    from stmtrack_ros.model.head import label_cells, memory_read
+    cfg = small_config()
+    maps = torch.zeros(1, 1, 289, 289)
+    maps[..., 100:180, 120:170] = 1
+    cells = label_cells(maps, cfg)[0, 0]
+    # cell k covers crop pixels 8 + 16k .. 23 + 16k: rows 100..179 give 0.25 (k 5), 1 (k 6-9), 0.75 (k 10)
+    assert cells[5, 8] == 0.25 and cells[6:10, 7:10].eq(1).all() and cells[10, 8] == 0.75
+    assert cells[8, 10] == 2 / 16 and cells[:5].eq(0).all() and cells.sum() == pytest.approx(80 * 50 / 256)
+    # a query cell whose feature matches one memory cell's key attends (almost) only to it:
+    # the read-out's last channel is then that cell's fg fraction
+    c = cfg.neck_channels
+    fm = torch.zeros(1, c + 1, 1, 17, 17)
+    fm[0, c, 0] = cells
+    fq = torch.zeros(1, c, 17, 17)
+    picks = {(5, 8): 0.25, (8, 10): 2 / 16, (7, 8): 1.0, (2, 2): 0.0}
+    for i, ((r, col), _) in enumerate(picks.items()):
+        fm[0, i, 0, r, col] = 50.0
+        fq[0, i, 16 - r, 16 - col] = 50.0  # read at another query cell
+    read = memory_read(fm, fq)
+    assert read.shape == (1, c + 1, 17, 17)
+    for (r, col), frac in picks.items():
+        assert read[0, c, 16 - r, 16 - col].item() == pytest.approx(frac, abs=1e-4)

@@ -53,3 +53,26 @@ def test_init_checkpoint_must_match_the_model_section(tmp_path):
     other = dict(SMALL, head_width=8)
     with pytest.raises(ConfigError, match="head_width"):
         build_model(_cfg(tmp_path, other, checkpoint=str(tmp_path / "a.pt")))
+
+
+def test_init_checkpoint_without_label_readout_grows_into_one_computing_the_same(tmp_path):
+    torch.manual_seed(2)
+    src = STMTrackNet(ModelConfig(**SMALL)).eval()
+    for p in src.head.parameters():  # away from the near-zero training init
+        p.data.normal_(0, 0.1)
+    save_checkpoint(tmp_path / "a.pt", src)
+    net = build_model(_cfg(tmp_path, dict(SMALL, label_readout=1), checkpoint=str(tmp_path / "a.pt"))).eval()
+    w = net.head.cls_ctr.conv1.weight
+    assert w.shape[1] == 2 * 16 + 1 and torch.count_nonzero(w[:, 16]) == 0  # the new channel
+    im, q = torch.rand(2, 3, 97, 97) * 255, torch.rand(1, 3, 97, 97) * 255
+    maps = torch.zeros(2, 1, 97, 97)
+    maps[:, :, 30:60, 40:70] = 1
+    with torch.no_grad():
+        mem = net.memorize(im, maps)
+        assert mem.shape == (1, 17, 2, 5, 5)
+        a, b = src.track(q, src.memorize(im, maps)), net.track(q, mem)
+    assert torch.allclose(a[0], b[0], atol=1e-6) and torch.allclose(a[1], b[1], atol=1e-4)
+    # the reverse (a read-out model into an official-read config) is refused
+    save_checkpoint(tmp_path / "b.pt", net)
+    with pytest.raises(ConfigError, match="label_readout"):
+        build_model(_cfg(tmp_path, SMALL, checkpoint=str(tmp_path / "b.pt")))

@@ -27,6 +27,10 @@ class ModelConfig:
     neck_kernel: int = 3  # neck conv kernel (padding kernel // 2)
     head_width: int = 256  # channels of the cls/ctr and reg towers
     head_convs: int = 7  # convs per tower (conv1 + ReLU/conv pairs)
+    # 1: the memory also carries each cell's fg fraction of its label map as one more value
+    # channel, so the read-out says how much of a query cell's attention lands on the target
+    # (head.memory_read). 0: the official read (the label only acts through the features).
+    label_readout: int = 0
 
     def __post_init__(self):
         for f in fields(self):
@@ -34,8 +38,10 @@ class ModelConfig:
             want = str if f.type in (str, "str") else int
             if type(v) is not want:  # bool is an int subclass: refuse it too
                 raise ValueError(f"model config: {f.name} must be {want.__name__}, got {v!r}")
-            if want is int and f.name != "crop_pad" and v < 1:
+            if want is int and f.name not in ("crop_pad", "label_readout") and v < 1:
                 raise ValueError(f"model config: {f.name} must be >= 1, got {v}")
+        if self.label_readout not in (0, 1):
+            raise ValueError(f"model config: label_readout must be 0 or 1, got {self.label_readout}")
         if self.crop_pad < 0:
             raise ValueError(f"model config: crop_pad must be >= 0, got {self.crop_pad}")
         if self.neck_kernel % 2 != 1:
@@ -49,6 +55,11 @@ class ModelConfig:
     def score_offset(self) -> int:
         """Crop pixel of grid cell 0 (48 for the official model); the grid is centred."""
         return (self.q_size - 1 - (self.score_size - 1) * self.total_stride) // 2
+
+    @property
+    def memory_channels(self) -> int:
+        """Channels of a memorized frame: the features, plus the fg fraction with label_readout."""
+        return self.neck_channels + self.label_readout
 
     @property
     def num_positions(self) -> int:

@@ -46,27 +46,41 @@ class ConvBN(nn.Module):
 def memory_read(fm: torch.Tensor, fq: torch.Tensor) -> torch.Tensor:
     """Attention of every query cell over all T·s·s memory cells; memory is key and value.
 
-    fm (B, C, T, s, s), fq (B, C, s, s) -> read-out (B, C, s, s).
+    fm (B, C + L, T, s, s), fq (B, C, s, s) -> read-out (B, C + L, s, s). The first C memory
+    channels are the keys; all C + L are the values (L = 1: the fg fraction, label_readout).
     """
     b, c, h, w = fq.shape
-    m = fm.reshape(b, c, -1)  # (B, C, N), N in (t, y, x) order
+    v = fm.reshape(b, fm.shape[1], -1)  # (B, C + L, N), N in (t, y, x) order
+    m = v[:, :c]  # keys
     q = fq.reshape(b, c, h * w)  # (B, C, P)
     sim = torch.bmm(m.transpose(1, 2), q) / math.sqrt(c)  # (B, N, P)
     weights = torch.softmax(sim, dim=1)  # over all memory positions
-    return torch.bmm(m, weights).reshape(b, c, h, w)
+    return torch.bmm(v, weights).reshape(b, v.shape[1], h, w)
+
+
+def label_cells(label_maps: torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """(N, 1, S, S) 0/1 maps -> (N, 1, s, s): the fg fraction of the stride x stride square
+    of crop pixels around each score cell's centre (outside the crop counts as background)."""
+    st, s = config.total_stride, config.score_size
+    start = config.score_offset - st // 2
+    pad = max(0, -start, start + s * st - label_maps.shape[-1])
+    x = F.pad(label_maps, (pad, pad, pad, pad)) if pad else label_maps
+    lo = start + pad
+    return F.avg_pool2d(x[..., lo:lo + s * st, lo:lo + s * st], st)
 
 
 class STMHead(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         c, width = config.neck_channels, config.head_width
+        read = config.memory_channels  # read-out channels
         self.total_stride = config.total_stride
         self.score_size = config.score_size
         # registration order as official: bi, si, towers, output layers
         self.bi = nn.Parameter(torch.tensor(0.0))
         self.si = nn.Parameter(torch.tensor(1.0))
-        self.cls_ctr = ConvTower(2 * c, width, config.head_convs)
-        self.reg = ConvTower(2 * c, width, config.head_convs)
+        self.cls_ctr = ConvTower(read + c, width, config.head_convs)
+        self.reg = ConvTower(read + c, width, config.head_convs)
         self.cls_score = ConvBN(width, 1)
         self.ctr_score = ConvBN(width, 1)
         self.reg_offsets = ConvBN(width, 4)
@@ -82,7 +96,7 @@ class STMHead(nn.Module):
         nn.init.constant_(self.cls_score.conv.bias, -math.log((1 - 0.01) / 0.01))
 
     def forward(self, fm: torch.Tensor, fq: torch.Tensor, query_keep: torch.Tensor | None = None):
-        """fm (B, C, T, s, s), fq (B, C, s, s) -> cls logits (B,P,1), ctr logits (B,P,1),
+        """fm (B, C + L, T, s, s), fq (B, C, s, s) -> cls logits (B,P,1), ctr logits (B,P,1),
         boxes xyxy in crop px (B,P,4), with P = s·s in (row, col) order.
 
         query_keep (B, 1, 1, 1), training only: multiplies the query features the towers see

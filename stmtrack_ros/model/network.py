@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .config import INCEPTION_V3, NANOTRACK_V1, ModelConfig
-from .head import STMHead
+from .head import STMHead, label_cells
 
 
 class AdjustLayer(nn.Module):
@@ -53,11 +53,14 @@ class STMTrackNet(nn.Module):
 
     # ---- phases -------------------------------------------------------------------------
     def memory_features(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
-        """(N,3,S,S) + (N,1,S,S) -> per-frame memory features (N, C, s, s)."""
+        """(N,3,S,S) + (N,1,S,S) -> per-frame memory features (N, C + L, s, s): with
+        `config.label_readout` the last channel is each cell's fg fraction."""
         self._check_images(images, "images")
         self._check_maps(label_maps, images.shape[0])
-        images, label_maps = self._fmt(images), self._fmt(label_maps)
-        return self._check_grid(self.neck_m(self.basemodel_m(images, label_maps)))
+        feats = self._check_grid(self.neck_m(self.basemodel_m(self._fmt(images), self._fmt(label_maps))))
+        if not self.config.label_readout:
+            return feats
+        return torch.cat([feats, label_cells(label_maps, self.config).to(feats.dtype)], dim=1)
 
     def memorize(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
         """Memory features of N frames as (1, C, N, s, s): the batch axis becomes time."""
@@ -119,7 +122,7 @@ class STMTrackNet(nn.Module):
             raise ValueError(f"label_maps must be a float tensor ({n},1,{s},{s}) of 0/1, got {got}")
 
     def _check_memory(self, mem, b):
-        c, s = self.config.neck_channels, self.config.score_size
+        c, s = self.config.memory_channels, self.config.score_size
         ok = (isinstance(mem, torch.Tensor) and mem.dim() == 5 and mem.shape[0] == b
               and mem.shape[1] == c and tuple(mem.shape[3:]) == (s, s) and mem.shape[2] >= 1)
         if not ok:

@@ -9,6 +9,7 @@ drops into the tracker; `last.pt` is what `--resume` continues from.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 import re
@@ -142,12 +143,29 @@ def apply_freeze(model: STMTrackNet, patterns) -> int:
 # ---- model construction ------------------------------------------------------------------
 
 def load_weights(net: STMTrackNet, path, what: str) -> None:
-    """Copy the weights of a checkpoint file into `net`; its model must be the config's."""
+    """Copy the weights of a checkpoint file into `net`; its model must be the config's, or
+    the same without `label_readout` (see `with_label_readout`)."""
     src = load_checkpoint(path)
-    if src.config != net.config:
+    state = src.state_dict()
+    if src.config == dataclasses.replace(net.config, label_readout=0) and net.config.label_readout:
+        state = with_label_readout(state, net.config)
+    elif src.config != net.config:
         diff = {k: v for k, v in src.config.to_dict().items() if net.config.to_dict()[k] != v}
         raise ConfigError(f"{what} {path}: its model differs from the config's model section in {diff}")
-    net.load_state_dict(src.state_dict())
+    net.load_state_dict(state)
+
+
+def with_label_readout(state: dict, config: ModelConfig) -> dict:
+    """The weights of a model without label read-out, grown to one with it: both towers'
+    first convs get a zero input channel for the read-out's fg fraction, so the network
+    computes what it did until training gives that channel a weight."""
+    out = dict(state)
+    c = config.neck_channels
+    for tower in ("cls_ctr", "reg"):
+        key = f"head.{tower}.conv1.weight"
+        w = state[key]
+        out[key] = torch.cat([w[:, :c], w.new_zeros(w.shape[0], 1, *w.shape[2:]), w[:, c:]], dim=1)
+    return out
 
 
 def build_model(cfg: dict) -> STMTrackNet:
