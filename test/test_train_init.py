@@ -5,6 +5,8 @@ import yaml
 
 from conftest import shared_path
 from stmtrack_ros.model import ModelConfig, STMTrackNet, save_checkpoint
+from stmtrack_ros.model.head import label_cells
+from stmtrack_ros.model.network import LABEL_READOUT_GAIN
 from stmtrack_ros.train.config import ConfigError, load_config
 from stmtrack_ros.train.engine import build_model
 
@@ -70,6 +72,8 @@ def test_init_checkpoint_without_label_readout_grows_into_one_computing_the_same
     with torch.no_grad():
         mem = net.memorize(im, maps)
         assert mem.shape == (1, 17, 2, 5, 5)
+        fg = LABEL_READOUT_GAIN * label_cells(maps, net.config)[:, 0]  # (2, 5, 5): cells 1-3 inside
+        assert torch.equal(mem[0, 16], fg) and fg.max() == LABEL_READOUT_GAIN and fg[:, 0].eq(0).all()
         a, b = src.track(q, src.memorize(im, maps)), net.track(q, mem)
     assert torch.allclose(a[0], b[0], atol=1e-6) and torch.allclose(a[1], b[1], atol=1e-4)
     # the reverse (a read-out model into an official-read config) is refused

@@ -11,6 +11,12 @@ from torch import nn
 from .config import INCEPTION_V3, NANOTRACK_V1, ModelConfig
 from .head import STMHead, label_cells
 
+#: Scale of the fg-fraction channel of the memory (label_readout). The feature channels of the
+#: small model's read-out spread about 5.5; a 0..1 channel beside them contributed 500x less
+#: than they did to the towers' first conv (measured after 8 epochs of stage 2d), so it stayed
+#: unused. x10 brings it to their scale.
+LABEL_READOUT_GAIN = 10.0
+
 
 class AdjustLayer(nn.Module):
     """Neck: one conv with bias, no BN, no activation (official `adjustor`)."""
@@ -54,13 +60,14 @@ class STMTrackNet(nn.Module):
     # ---- phases -------------------------------------------------------------------------
     def memory_features(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
         """(N,3,S,S) + (N,1,S,S) -> per-frame memory features (N, C + L, s, s): with
-        `config.label_readout` the last channel is each cell's fg fraction."""
+        `config.label_readout` the last channel is each cell's fg fraction x LABEL_READOUT_GAIN."""
         self._check_images(images, "images")
         self._check_maps(label_maps, images.shape[0])
         feats = self._check_grid(self.neck_m(self.basemodel_m(self._fmt(images), self._fmt(label_maps))))
         if not self.config.label_readout:
             return feats
-        return torch.cat([feats, label_cells(label_maps, self.config).to(feats.dtype)], dim=1)
+        fg = LABEL_READOUT_GAIN * label_cells(label_maps, self.config).to(feats.dtype)
+        return torch.cat([feats, fg], dim=1)
 
     def memorize(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
         """Memory features of N frames as (1, C, N, s, s): the batch axis becomes time."""
