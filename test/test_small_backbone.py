@@ -147,3 +147,28 @@ def test_label_readout_reads_the_fg_fraction_of_the_attended_cells():
     assert read.shape == (1, c + 1, 17, 17)
     for (r, col), frac in picks.items():
         assert read[0, c, 16 - r, 16 - col].item() == pytest.approx(frac, abs=1e-4)
+
+
+def test_siamese_keys_match_query_path_features_and_read_the_labelled_values():
+    from stmtrack_ros.model.head import memory_read
+    cfg = small_config(label_readout=1, siamese_keys=1)
+    assert cfg.value_channels == 65 and cfg.memory_channels == 129
+    net = STMTrackNet(cfg).eval()
+    torch.manual_seed(0)
+    ims, maps = torch.rand(2, 3, 289, 289) * 255, torch.zeros(2, 1, 289, 289)
+    maps[..., 100:180, 120:170] = 1
+    with torch.no_grad():
+        mem = net.memory_features(ims, maps)
+        assert mem.shape == (2, 129, 17, 17)
+        assert torch.equal(mem[:, 65:], net.query_features(ims))  # the keys: query path, same crop
+        assert torch.equal(mem[:, :64], net.neck_m(net.basemodel_m(ims, maps)))  # the values
+    # memory layout: V value channels, then C keys; a query cell equal to one key reads its values
+    c = 64
+    fm = torch.zeros(1, 65 + c, 1, 17, 17)
+    fm[0, :65, 0, 4, 9] = torch.arange(65.0)  # the values of memory cell (4, 9)
+    fm[0, 65 + 3, 0, 4, 9] = 50.0  # its key: unit vector 3
+    fq = torch.zeros(1, c, 17, 17)
+    fq[0, 3, 12, 2] = 50.0
+    read = memory_read(fm, fq, 65)
+    assert read.shape == (1, 65, 17, 17)
+    assert torch.allclose(read[0, :, 12, 2], torch.arange(65.0), atol=1e-3)

@@ -43,19 +43,23 @@ class ConvBN(nn.Module):
         return self.bn(self.conv(x))
 
 
-def memory_read(fm: torch.Tensor, fq: torch.Tensor) -> torch.Tensor:
-    """Attention of every query cell over all T·s·s memory cells; memory is key and value.
+def memory_read(fm: torch.Tensor, fq: torch.Tensor, values: int | None = None) -> torch.Tensor:
+    """Attention of every query cell over all T·s·s memory cells.
 
-    fm (B, C + L, T, s, s), fq (B, C, s, s) -> read-out (B, C + L, s, s). The first C memory
-    channels are the keys; all C + L are the values (L = 1: the fg fraction, label_readout).
+    fm (B, M, T, s, s), fq (B, C, s, s) -> read-out (B, V, s, s). With `values` = V < M the
+    memory holds V value channels then C key channels (siamese_keys); otherwise (V = M) the
+    first C channels are the keys and all M the values (the official read: memory is key and
+    value; M = C + 1 with label_readout, the last channel the fg fraction).
     """
     b, c, h, w = fq.shape
-    v = fm.reshape(b, fm.shape[1], -1)  # (B, C + L, N), N in (t, y, x) order
-    m = v[:, :c]  # keys
+    flat = fm.reshape(b, fm.shape[1], -1)  # (B, M, N), N in (t, y, x) order
+    values = flat.shape[1] if values is None else values
+    v = flat[:, :values]
+    k = flat[:, values:] if values < flat.shape[1] else flat[:, :c]
     q = fq.reshape(b, c, h * w)  # (B, C, P)
-    sim = torch.bmm(m.transpose(1, 2), q) / math.sqrt(c)  # (B, N, P)
+    sim = torch.bmm(k.transpose(1, 2), q) / math.sqrt(c)  # (B, N, P)
     weights = torch.softmax(sim, dim=1)  # over all memory positions
-    return torch.bmm(v, weights).reshape(b, v.shape[1], h, w)
+    return torch.bmm(v, weights).reshape(b, values, h, w)
 
 
 def label_cells(label_maps: torch.Tensor, config: ModelConfig) -> torch.Tensor:
@@ -73,7 +77,8 @@ class STMHead(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         c, width = config.neck_channels, config.head_width
-        read = config.memory_channels  # read-out channels
+        read = config.value_channels  # read-out channels
+        self.value_channels = read
         self.total_stride = config.total_stride
         self.score_size = config.score_size
         # registration order as official: bi, si, towers, output layers
@@ -96,13 +101,13 @@ class STMHead(nn.Module):
         nn.init.constant_(self.cls_score.conv.bias, -math.log((1 - 0.01) / 0.01))
 
     def forward(self, fm: torch.Tensor, fq: torch.Tensor, query_keep: torch.Tensor | None = None):
-        """fm (B, C + L, T, s, s), fq (B, C, s, s) -> cls logits (B,P,1), ctr logits (B,P,1),
+        """fm (B, M, T, s, s) (ModelConfig.memory_channels), fq (B, C, s, s) -> cls logits (B,P,1), ctr logits (B,P,1),
         boxes xyxy in crop px (B,P,4), with P = s·s in (row, col) order.
 
         query_keep (B, 1, 1, 1), training only: multiplies the query features the towers see
         (not those the memory read uses); 0 leaves the towers the read-out alone."""
         b = fq.shape[0]
-        read = memory_read(fm, fq)
+        read = memory_read(fm, fq, self.value_channels)
         y = torch.cat([read, fq if query_keep is None else fq * query_keep], dim=1)
         cls_feat = self.cls_ctr(y)
         reg_feat = self.reg(y)

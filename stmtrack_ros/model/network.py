@@ -59,15 +59,18 @@ class STMTrackNet(nn.Module):
 
     # ---- phases -------------------------------------------------------------------------
     def memory_features(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
-        """(N,3,S,S) + (N,1,S,S) -> per-frame memory features (N, C + L, s, s): with
-        `config.label_readout` the last channel is each cell's fg fraction x LABEL_READOUT_GAIN."""
+        """(N,3,S,S) + (N,1,S,S) -> per-frame memory (N, ModelConfig.memory_channels, s, s):
+        the labelled features; with `label_readout` each cell's fg fraction x
+        LABEL_READOUT_GAIN; with `siamese_keys` the query path's features of the same crop."""
         self._check_images(images, "images")
         self._check_maps(label_maps, images.shape[0])
         feats = self._check_grid(self.neck_m(self.basemodel_m(self._fmt(images), self._fmt(label_maps))))
-        if not self.config.label_readout:
-            return feats
-        fg = LABEL_READOUT_GAIN * label_cells(label_maps, self.config).to(feats.dtype)
-        return torch.cat([feats, fg], dim=1)
+        parts = [feats]
+        if self.config.label_readout:
+            parts.append(LABEL_READOUT_GAIN * label_cells(label_maps, self.config).to(feats.dtype))
+        if self.config.siamese_keys:
+            parts.append(self._check_grid(self.neck_q(self.basemodel_q(self._fmt(images)))))
+        return torch.cat(parts, dim=1) if len(parts) > 1 else feats
 
     def memorize(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
         """Memory features of N frames as (1, C, N, s, s): the batch axis becomes time."""

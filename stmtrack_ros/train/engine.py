@@ -144,12 +144,14 @@ def apply_freeze(model: STMTrackNet, patterns) -> int:
 
 def load_weights(net: STMTrackNet, path, what: str) -> None:
     """Copy the weights of a checkpoint file into `net`; its model must be the config's, or
-    the same without `label_readout` (see `with_label_readout`)."""
+    the same without `label_readout` (see `with_label_readout`) and `siamese_keys` (no new
+    weights: the query path makes the keys)."""
     src = load_checkpoint(path)
     state = src.state_dict()
-    if src.config == dataclasses.replace(net.config, label_readout=0) and net.config.label_readout:
+    grown = src.config != net.config and src.config == dataclasses.replace(net.config, label_readout=0, siamese_keys=0)
+    if grown and net.config.label_readout:
         state = with_label_readout(state, net.config)
-    elif src.config != net.config:
+    if src.config != net.config and not grown:
         diff = {k: v for k, v in src.config.to_dict().items() if net.config.to_dict()[k] != v}
         raise ConfigError(f"{what} {path}: its model differs from the config's model section in {diff}")
     net.load_state_dict(state)
