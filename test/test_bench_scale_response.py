@@ -154,3 +154,34 @@ def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
     assert 0.0 <= res["peak_on_b_when_b_labelled"] <= 1.0 and -1.0 <= res["score_corr_mean"] <= 1.0
     assert res["score_change_mean"] >= 0.0
     assert res["distractor_centred_peak_on_target"] in (0.0, 1.0)  # one pair: hit or miss
+
+
+def test_attention_response_reads_the_label_through_each_kind_of_key(tmp_path):
+    import dataclasses
+
+    import train_synth
+    from stmtrack_ros.eval.attention_probe import attention_response
+    from stmtrack_ros.model import STMTrackNet, save_checkpoint
+    from stmtrack_ros.train.datasets import load_manifest_sequences
+    train_synth.write_train_data(tmp_path / "td", n_img=1, n_seq=2, n=6)
+    spec = importlib.util.spec_from_file_location("ar", REPO / "bench" / "attention_response.py")
+    ar = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ar)
+    out = tmp_path / "ar.json"
+    res = ar.main(["--train-data", str(tmp_path / "td"), "--sources", "vids", "--pairs", "3",
+                   "--threads", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == res
+    assert res["pairs"] == 3 and res["siamese_keys"] == 0
+    for key in ("target_own", "background_own", "target_query_path", "background_query_path"):
+        assert 0.0 <= res[f"fg_read_{key}_keys"] <= 1.0
+    assert 0.0 <= res["attention_entropy_own_keys"] <= res["attention_entropy_uniform"]
+    # with siamese keys the model's own keys are the query-path keys: the same read
+    net = load_checkpoint(default_checkpoint_path())
+    sk = STMTrackNet(dataclasses.replace(net.config, label_readout=1, siamese_keys=1)).eval()
+    state = sk.state_dict()
+    state.update({k: v for k, v in net.state_dict().items() if state[k].shape == v.shape})
+    sk.load_state_dict(state)
+    videos = load_manifest_sequences(tmp_path / "td")
+    got = attention_response(sk, videos, pairs=3)
+    assert got["fg_read_target_own_keys"] == got["fg_read_target_query_path_keys"]
+    assert got["fg_read_background_own_keys"] == got["fg_read_background_query_path_keys"]
