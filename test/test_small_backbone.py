@@ -101,7 +101,7 @@ def test_small_net_phases_shapes_and_folding():
         mem = torch.cat([net.memorize(img, lm)] * 5, 2)
         out = net.track(img, mem)
         fast = net.optimized_copy().track(img, mem)
-    assert mem.shape == (1, cfg.neck_channels, 5, s, s)
+    assert mem.shape == (1, cfg.memory_channels, 5, s, s)
     assert [tuple(o.shape) for o in out] == [(1, s * s, 1), (1, s * s, 4), (1, s * s, 1), (1, s * s, 1)]
     for a, b in zip(out, fast):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-3)

@@ -59,3 +59,22 @@ def test_bundled_model_follows_a_real_target(mode):
     tr.init(frames[0], gt[0])
     ious = [_iou(tr.update(f).box, g) for f, g in zip(frames[1:], gt[1:])]
     assert np.mean(np.array(ious) > 0.3) >= 0.7, f"{mode}: IoUs {np.round(ious, 2).tolist()}"
+
+
+SIAMESE = default_checkpoint_path().parent / "stmtrack_small_siamese.pt"
+
+
+@pytest.mark.parametrize("mode", ["exact", "bounded"])
+def test_siamese_candidate_loads_as_its_config_and_follows_a_real_target(mode):
+    """The stage-2e candidate (MODEL_CARD, "Stage 2e"): Siamese keys and label read-out,
+    weights only, and it tracks Crossing's first 40 frames like the default model."""
+    from stmtrack_ros.tracker import Tracker, TrackerParams
+    assert SIAMESE.is_file() and SIAMESE.stat().st_size <= MAX_BYTES
+    net = load_checkpoint(SIAMESE)
+    assert net.config == small_config(label_readout=1, siamese_keys=1)
+    assert "optimizer_state_dict" not in torch.load(SIAMESE, map_location="cpu", weights_only=True)
+    frames, gt = _sequence("Crossing", 40)
+    tr = Tracker.from_checkpoint(SIAMESE, TrackerParams(mode=mode))
+    tr.init(frames[0], gt[0])
+    ious = [_iou(tr.update(f).box, g) for f, g in zip(frames[1:], gt[1:])]
+    assert np.mean(np.array(ious) > 0.3) >= 0.7, f"{mode}: IoUs {np.round(ious, 2).tolist()}"
