@@ -101,8 +101,9 @@ class STMHead(nn.Module):
         nn.init.constant_(self.cls_score.conv.bias, -math.log((1 - 0.01) / 0.01))
 
     def forward(self, fm: torch.Tensor, fq: torch.Tensor, query_keep: torch.Tensor | None = None):
-        """fm (B, M, T, s, s) (ModelConfig.memory_channels), fq (B, C, s, s) -> cls logits (B,P,1), ctr logits (B,P,1),
-        boxes xyxy in crop px (B,P,4), with P = s·s in (row, col) order.
+        """fm (B, M, T, s, s) with M = ModelConfig.memory_channels, fq (B, C, s, s) -> cls
+        logits (B,P,1), ctr logits (B,P,1), boxes xyxy in crop px (B,P,4), with P = s·s in
+        (row, col) order.
 
         query_keep (B, 1, 1, 1), training only: multiplies the query features the towers see
         (not those the memory read uses); 0 leaves the towers the read-out alone."""

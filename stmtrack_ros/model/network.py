@@ -73,7 +73,8 @@ class STMTrackNet(nn.Module):
         return torch.cat(parts, dim=1) if len(parts) > 1 else feats
 
     def memorize(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
-        """Memory features of N frames as (1, C, N, s, s): the batch axis becomes time."""
+        """Memory of N frames as (1, M, N, s, s), M = ModelConfig.memory_channels: the batch
+        axis becomes time."""
         return self.memory_features(images, label_maps).permute(1, 0, 2, 3).unsqueeze(0)
 
     def query_features(self, query: torch.Tensor) -> torch.Tensor:
