@@ -57,7 +57,8 @@ def test_bounded_bank_stays_bounded_and_spread():
     # one representative per segment of length seg, covering the whole history
     assert mem.seg * cap > 19999 >= mem.seg * cap // 2
     assert len({f // mem.seg for f in bank}) == len(bank) >= cap // 2
-    sel = mem.select(20000)
+    assert mem.select(20000, False)[0] == 0 and 19999 not in mem.select(20000, False)
+    sel = mem.select(20000, True)
     assert sel[0] == 19999 and sel[1] == 0 and len(sel) <= 6 and len(set(sel)) == len(sel)
     # the representatives lie near the middles of 4 equal segments of the history
     for k, f in enumerate(sorted(sel[2:])):
@@ -67,7 +68,9 @@ def test_bounded_bank_stays_bounded_and_spread():
 def test_bounded_skips_unconfident_frames_gracefully():
     mem = BoundedMemory(capacity=4)
     mem.add(0, torch.zeros(1, 1, 1, 1, 1))
-    assert mem.select(1) == [0]
+    assert mem.select(1, True) == [0]
     mem.add(5, torch.ones(1, 1, 1, 1, 1))          # frames 1..4 never offered (not confident)
-    assert mem.select(9) == [5, 0]
+    assert mem.select(9, True) == [5, 0]
+    # previous frame not confident: the last reliable frame is read only as a representative
+    assert mem.select(9, False) == [0, 5]
     assert mem.gather([5, 0])[0, 0, :, 0, 0].tolist() == [1.0, 0.0]

@@ -21,8 +21,11 @@ stream length:
 Only frames the tracker calls confident are offered to it (the gate lives in the tracker), so
 occlusion and drift do not enter the memory. A read picks, for each of `num_segments` equal
 segments of the history, the bank frame nearest that segment's middle (what the official
-policy would pick, at the bank's resolution), plus the first and the last reliable frame:
-T <= num_segments + 2, 6 by default as in the official tracker.
+policy would pick, at the bank's resolution), plus the first frame, plus the last reliable
+frame when the previous frame's windowed score passed the confidence threshold (the official
+rule for the previous frame): T <= num_segments + 2, 6 by default as in the official tracker.
+Reading the last reliable frame unconditionally costs a model that really reads its memory
+(stage 2e) a third of its AUC: after a poor frame it re-reads a stale view (MODEL_CARD).
 """
 from __future__ import annotations
 
@@ -116,12 +119,13 @@ class BoundedMemory:
     def __len__(self) -> int:
         return len(self.stored_frames())
 
-    def select(self, fidx: int, prev_confident: bool = True) -> list[int]:
-        """Frames to read at update `fidx` (history = frames 0..fidx-1)."""
+    def select(self, fidx: int, prev_confident: bool) -> list[int]:
+        """Frames to read at update `fidx` (history = frames 0..fidx-1); the last reliable frame
+        only when the previous frame was confident, as the official rule."""
         if self._first is None:
             return []
         out = []
-        if self._last is not None:
+        if self._last is not None and prev_confident:
             out.append(self._last[0])
         out.append(self._first[0])
         bank = sorted(f for f, _ in self._bank.values())
