@@ -127,13 +127,13 @@ def test_far_targets_shrink_frames_and_boxes_into_a_got10k_folder(tmp_path):
 
 
 def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
-    from stmtrack_ros.eval.label_probe import _in_crop, box_map
-    from stmtrack_ros.tracker.crop import fg_bg_map
+    from stmtrack_ros.eval.label_probe import _in_crop
+    from stmtrack_ros.tracker.crop import box_label_map, fg_bg_map
     # the probe's map of box A in A's own crop is the tracker's memory label map (to a pixel)
     s, r = 289, 1.7
     a = np.array([100.0, 80.0, 40.0, 30.0])
     in_a = _in_crop(a, a[:2] + a[2:] / 2, r, s)
-    assert np.abs(box_map(s, in_a) - fg_bg_map(s, a[2] * r, a[3] * r)).sum() <= 2 * (a[2] + a[3]) * r
+    assert np.abs(box_label_map(s, in_a) - fg_bg_map(s, a[2] * r, a[3] * r)).sum() <= 2 * (a[2] + a[3]) * r
     # a box 20 frame px to the right sits 20 r crop px to the right
     b = a + [20, 0, 0, 0]
     assert np.allclose(_in_crop(b, a[:2] + a[2:] / 2, r, s), in_a + [20 * r, 0, 20 * r, 0])

@@ -6,8 +6,9 @@ import pytest
 
 from stmtrack_ros.model.config import ModelConfig
 from stmtrack_ros.train.augment import (CropJitter, SampleLook, box_in_crop, crop_window,
-                                        draw_look, fg_bg_map, jitter_map_box,
+                                        draw_look, jitter_map_box,
                                         random_crop, warp_crop)
+from stmtrack_ros.tracker.crop import box_label_map
 from stmtrack_ros.train.targets import grid_xy, make_targets
 
 OFFICIAL = ModelConfig()  # q 289, stride 8, score 25 -> offset 48
@@ -100,11 +101,11 @@ def test_warp_border_is_the_truncated_mean_colour():
     assert tuple(crop[4, 4]) == (10, 20, 31)
 
 
-def test_fg_bg_map_truncates_and_clips():
-    m = fg_bg_map(16, (2.7, 3.2, 5.9, 6.99))  # -> cols 2..5, rows 3..6 inclusive
+def test_box_label_map_truncates_and_clips():
+    m = box_label_map(16, (2.7, 3.2, 5.9, 6.99))  # -> cols 2..5, rows 3..6 inclusive
     assert m.dtype == np.float32 and m.sum() == 16
     assert m[3:7, 2:6].all()
-    m = fg_bg_map(16, (-3.5, 1.0, 4.0, 2.0))  # int(-3.5) = -3: clipped to 0 (no wrap-around)
+    m = box_label_map(16, (-3.5, 1.0, 4.0, 2.0))  # int(-3.5) = -3: clipped to 0 (no wrap-around)
     assert m[1:3, 0:5].all() and m.sum() == 10
 
 

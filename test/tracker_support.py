@@ -8,11 +8,13 @@ from stmtrack_ros.model import STMTrackNet
 from stmtrack_ros.model.backbone_small import small_config
 
 
-def tiny_net(seed: int = 0) -> STMTrackNet:
+def tiny_net(seed: int = 0, **config) -> STMTrackNet:
     """A random NanoTrack-backbone STMTrack at 127 px / 6x6 grid: the tracker must take all its
-    geometry from `net.config`, so this exercises a non-official size too."""
+    geometry from `net.config`, so this exercises a non-official size too. `config`: more
+    ModelConfig fields (label_readout, siamese_keys)."""
     torch.manual_seed(seed)
-    cfg = small_config(q_size=127, score_size=6, neck_channels=16, head_width=16, head_convs=2)
+    cfg = small_config(q_size=127, score_size=6, neck_channels=16, head_width=16, head_convs=2,
+                       **config)
     return STMTrackNet(cfg).eval()
 
 

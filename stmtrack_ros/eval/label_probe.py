@@ -23,8 +23,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..tracker.crop import get_crop
-from ..train.augment import fg_bg_map as box_map
+from ..tracker.crop import box_label_map, get_crop
 from .scale_probe import Probe, _tensor
 
 
@@ -78,7 +77,7 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
             query = _tensor(crop)
             scores, peaks, memories = [], [], []
             for box in (in_a, in_b):
-                mem = net.memorize(query, _tensor(box_map(s, box)))
+                mem = net.memorize(query, _tensor(box_label_map(s, box)))
                 memories.append(torch.cat([mem, mem], dim=2))
                 score, pred, _, _ = net.track(query, memories[-1])
                 k = int(score[0, :, 0].argmax())

@@ -58,24 +58,34 @@ class STMTrackNet(nn.Module):
         self.optimized = False  # True on an optimized_copy() (inference only, BN folded)
 
     # ---- phases -------------------------------------------------------------------------
-    def memory_features(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
+    def memory_features(self, images: torch.Tensor, label_maps: torch.Tensor,
+                        keys: torch.Tensor | None = None) -> torch.Tensor:
         """(N,3,S,S) + (N,1,S,S) -> per-frame memory (N, ModelConfig.memory_channels, s, s):
         the labelled features; with `label_readout` each cell's fg fraction x
-        LABEL_READOUT_GAIN; with `siamese_keys` the query path's features of the same crop."""
+        LABEL_READOUT_GAIN; with `siamese_keys` the query path's features of the same crop,
+        or `keys` when the caller has them already (the tracker reuses a track pass's)."""
         self._check_images(images, "images")
         self._check_maps(label_maps, images.shape[0])
+        if keys is not None and not self.config.siamese_keys:
+            raise ValueError("keys are only taken by a model with siamese_keys")
         feats = self._check_grid(self.neck_m(self.basemodel_m(self._fmt(images), self._fmt(label_maps))))
         parts = [feats]
         if self.config.label_readout:
             parts.append(LABEL_READOUT_GAIN * label_cells(label_maps, self.config).to(feats.dtype))
         if self.config.siamese_keys:
-            parts.append(self._check_grid(self.neck_q(self.basemodel_q(self._fmt(images)))))
+            if keys is None:
+                keys = self.query_features(images)
+            elif keys.shape != feats.shape[:1] + (self.config.neck_channels,) + feats.shape[2:]:
+                raise ValueError(f"keys must be the query features of the same crops "
+                                 f"{tuple(feats.shape)}, got {tuple(keys.shape)}")
+            parts.append(keys.to(feats.dtype))
         return torch.cat(parts, dim=1) if len(parts) > 1 else feats
 
-    def memorize(self, images: torch.Tensor, label_maps: torch.Tensor) -> torch.Tensor:
+    def memorize(self, images: torch.Tensor, label_maps: torch.Tensor,
+                 keys: torch.Tensor | None = None) -> torch.Tensor:
         """Memory of N frames as (1, M, N, s, s), M = ModelConfig.memory_channels: the batch
-        axis becomes time."""
-        return self.memory_features(images, label_maps).permute(1, 0, 2, 3).unsqueeze(0)
+        axis becomes time. `keys`: see memory_features."""
+        return self.memory_features(images, label_maps, keys).permute(1, 0, 2, 3).unsqueeze(0)
 
     def query_features(self, query: torch.Tensor) -> torch.Tensor:
         """(B,3,S,S) -> (B, C, s, s)."""
@@ -86,8 +96,11 @@ class STMTrackNet(nn.Module):
         """query (B,3,S,S), memory (B,C,T,s,s) -> score, boxes_xyxy, cls_prob, ctr_prob,
         shapes (B,P,1) (B,P,4) (B,P,1) (B,P,1), boxes in crop pixels."""
         self._check_images(query, "query")
-        self._check_memory(memory, query.shape[0])
-        fq = self.query_features(query)
+        return self.read_memory(self.query_features(query), memory)
+
+    def read_memory(self, fq: torch.Tensor, memory: torch.Tensor):
+        """`track` from query features (B, C, s, s) already computed by `query_features`."""
+        self._check_memory(memory, fq.shape[0])
         cls, ctr, boxes = self.head(memory.to(fq.dtype), fq)
         cls_prob, ctr_prob = torch.sigmoid(cls), torch.sigmoid(ctr)
         return cls_prob * ctr_prob, boxes, cls_prob, ctr_prob

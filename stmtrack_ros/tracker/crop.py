@@ -76,3 +76,14 @@ def fg_bg_map(size: int, box_w, box_h) -> np.ndarray:
     out = np.zeros((size, size), dtype=np.float32)
     out[int(y0):int(y1) + 1, int(x0):int(x1) + 1] = 1.0
     return out
+
+
+def box_label_map(size: int, box_xyxy) -> np.ndarray:
+    """size x size float32 map, 1 on the pixels of a box anywhere in the crop (xyxy, w = x1 - x0
+    + 1; corners truncated, inclusive): the label of training's memory frames and of a query
+    crop reused as memory. Unlike `fg_bg_map` a negative corner clips at 0 instead of wrapping
+    around (the official quirk, spec §5.5 / §6 item 7, which only differs beyond 16:1 boxes)."""
+    x0, y0, x1, y1 = (int(v) for v in box_xyxy)  # int() truncates toward zero, as astype(int)
+    out = np.zeros((size, size), dtype=np.float32)
+    out[max(y0, 0):max(y1 + 1, 0), max(x0, 0):max(x1 + 1, 0)] = 1.0
+    return out

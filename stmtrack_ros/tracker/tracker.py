@@ -13,6 +13,13 @@ stay high when the target is gone. The state machine (IDLE -> TRACKING <-> LOST)
 with `lost_threshold` for `lost_frames` consecutive frames, and with `recover_threshold` to come
 back. In exact mode the states only label the results; boxes stay the official ones.
 
+A model with Siamese keys (`ModelConfig.siamese_keys`, not an official model) builds a tracked
+frame's memory from that frame's query crop, labelled with the new box where it lies in the
+crop, and takes the track pass's query features as its keys: one backbone pass per memory frame
+instead of two (the official re-crop around the new box would need the key pass again).
+Training's memory crops are off-centre by up to 20% of the crop, so the shifted label is what
+the model learned from.
+
 Frames keep their size for a whole track: a frame of another size is refused
 (`TrackerInputError`); call `init` again with a box in the new frame. The frame given to
 `init`/`track` is held by reference until its memory pass: do not write into it before
@@ -30,7 +37,7 @@ import numpy as np
 import torch
 
 from .boxes import cxywh_to_xywh, xywh_to_cxywh
-from .crop import fg_bg_map, get_crop
+from .crop import box_label_map, fg_bg_map, get_crop
 from .inputs import as_bgr, check_box
 from .memory import BoundedMemory, ExactMemory
 from .params import TrackerParams
@@ -46,6 +53,15 @@ class _Pending:
     sz: np.ndarray
     index: int
     store: bool
+    reuse: tuple | None = None     # (query crop tensor, its query features, box xyxy in crop)
+
+
+def _box_in_crop(pos, sz, crop_pos, scale_q: float, size: int) -> tuple:
+    """xyxy (w = x1 - x0 + 1) in the crop taken around crop_pos at scale_q crop px per source
+    px, of the box (pos, sz): the inverse of the decoding in `next_state`."""
+    cx, cy = (np.asarray(pos, dtype=np.float64) - crop_pos) * scale_q + size // 2
+    w, h = np.asarray(sz, dtype=np.float64) * scale_q
+    return (cx - w / 2, cy - h / 2, cx - w / 2 + w - 1, cy - h / 2 + h - 1)
 
 
 def _ms(t0: float) -> float:
@@ -63,11 +79,12 @@ class Tracker:
         net = net.eval().to(self.device)
         self.net = net
         self._net = net.optimized_copy() if self.params.optimize else net
-        self._memorize_fn = self._net.memorize
-        self._track_fn = self._net.track
+        self._fns = self._eager_fns()
         if self.params.compile:
-            self._memorize_fn = torch.compile(self._net.memorize, dynamic=False)
-            self._track_fn = torch.compile(self._net.track, dynamic=True)
+            # the memory read takes T = 1..6 frames: dynamic; the fixed-size passes are static
+            self._fns = {name: torch.compile(fn, dynamic=name == "read_memory")
+                         for name, fn in self._fns.items()}
+        self._reuse_query = bool(self.config.siamese_keys)
         self._window = cosine_window(self.config.score_size)
         self.reset()
 
@@ -133,17 +150,21 @@ class Tracker:
         t = t.to(self.device, dtype=torch.float32, non_blocking=True)
         return t if self._net.channels_last else t.contiguous()
 
+    def _eager_fns(self) -> dict:
+        return {"memorize": self._net.memorize, "query_features": self._net.query_features,
+                "read_memory": self._net.read_memory}
+
     def _call(self, which: str, *args):
-        fn = self._memorize_fn if which == "memorize" else self._track_fn
+        fn = self._fns[which]
         with torch.inference_mode(), self._autocast():
             try:
                 return fn(*args)
             except Exception as e:  # torch.compile can fail late (no compiler); eager still works
-                if fn in (self._net.memorize, self._net.track):
+                if fn == self._eager_fns()[which]:
                     raise
                 warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); "
                               "running eagerly", RuntimeWarning, stacklevel=3)
-                self._memorize_fn, self._track_fn = self._net.memorize, self._net.track
+                self._fns = self._eager_fns()
                 return self._call(which, *args)
 
     # ---- API --------------------------------------------------------------------------------
@@ -183,11 +204,15 @@ class Tracker:
             return 0.0
         t0 = time.perf_counter()
         s = self.config.q_size
-        scale = math.sqrt(np.prod(p.sz) / np.prod(self._base_sz))
-        crop, r = get_crop(p.frame, p.pos, scale, s, self._avg)
-        wh = p.sz * r                                            # keeps sz's dtype, as official
-        label = fg_bg_map(s, wh[0], wh[1])
-        feature = self._call("memorize", self._tensor(crop), self._tensor(label))
+        if p.reuse is not None:
+            query, keys, box = p.reuse
+            feature = self._call("memorize", query, self._tensor(box_label_map(s, box)), keys)
+        else:
+            scale = math.sqrt(np.prod(p.sz) / np.prod(self._base_sz))
+            crop, r = get_crop(p.frame, p.pos, scale, s, self._avg)
+            wh = p.sz * r                                        # keeps sz's dtype, as official
+            label = fg_bg_map(s, wh[0], wh[1])
+            feature = self._call("memorize", self._tensor(crop), self._tensor(label))
         self._memory.add(p.index, feature)
         self.last_memorize_ms = _ms(t0)
         return self.last_memorize_ms
@@ -216,12 +241,14 @@ class Tracker:
         query = self._tensor(crop)
         timings["crop"] = _ms(t1)
         t2 = time.perf_counter()
-        score, boxes, _, _ = self._call("track", query, memory)
+        fq = self._call("query_features", query)
+        score, boxes, _, _ = self._call("read_memory", fq, memory)
         score = score[0, :, 0].float().cpu().numpy()
         boxes = boxes[0].float().cpu().numpy()
         timings["network"] = _ms(t2)
         t3 = time.perf_counter()
-        step = next_state(score, boxes, self._pos, self._sz, scale_q, self._window, hp,
+        prior_pos = self._pos
+        step = next_state(score, boxes, prior_pos, self._sz, scale_q, self._window, hp,
                           self._image_hw, s)
         conf = min(max(step.score, 0.0), 1.0)
 
@@ -241,7 +268,10 @@ class Tracker:
         self._prev_pscore = step.pscore
         self._state, self._low_count = state, low
         self._frame_index = fidx
-        self._pending = _Pending(frame, self._pos.copy(), self._sz.copy(), fidx, store)
+        reuse = None
+        if store and self._reuse_query and not (bounded and lost):   # not the widened crop
+            reuse = (query, fq, _box_in_crop(self._pos, self._sz, prior_pos, scale_q, s))
+        self._pending = _Pending(frame, self._pos.copy(), self._sz.copy(), fidx, store, reuse)
         timings["post"] = _ms(t3)
         timings["track"] = _ms(t1)
         self._last_result = TrackResult(box=self._box, confidence=conf, state=state,

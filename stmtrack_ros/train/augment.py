@@ -148,18 +148,6 @@ def random_crop(image: np.ndarray, box_xywh, rng, jitter: CropJitter,
     return crop, box
 
 
-def fg_bg_map(size: int, box_xyxy) -> np.ndarray:
-    """size x size float32 map, 1 on the box's pixels (corners truncated, inclusive).
-
-    The official code slices with the raw truncated corners, so a negative corner wraps
-    around (spec §5.5 / §6 item 7). For training we clip at 0 instead (the intent: mark the
-    box); the tracker keeps the official quirk, which only differs beyond 16:1 boxes."""
-    x0, y0, x1, y1 = (int(v) for v in box_xyxy)  # int() truncates toward zero, as astype(int)
-    out = np.zeros((size, size), dtype=np.float32)
-    out[max(y0, 0):max(y1 + 1, 0), max(x0, 0):max(x1 + 1, 0)] = 1.0
-    return out
-
-
 def jitter_map_box(box_xyxy, rng, m: float) -> np.ndarray:
     """The box with width and height scaled apart by U(1/(1+m), 1+m) and the centre moved by
     up to m/2 of the size per axis: a tracker's imperfect box for a memory frame's label map."""

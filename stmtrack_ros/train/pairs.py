@@ -12,7 +12,8 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..model.config import ModelConfig
-from .augment import CropJitter, draw_look, fg_bg_map, jitter_map_box, random_crop
+from ..tracker.crop import box_label_map
+from .augment import CropJitter, draw_look, jitter_map_box, random_crop
 from .sampler import PairSampler
 from .targets import make_targets
 
@@ -44,7 +45,7 @@ class PairDataset(Dataset):
             if k > 0 and self.jitter.map_jitter > 0:
                 box = jitter_map_box(box, rng, self.jitter.map_jitter)
             ims.append(crop)
-            maps.append(fg_bg_map(s, box))
+            maps.append(box_label_map(s, box))
         q_crop, q_box = random_crop(pair.query.image, pair.query.box, rng, self.jitter, look,
                                     self._other_centre(pair.query, pair.negative, rng,
                                                        self.jitter.distractor_prob))
