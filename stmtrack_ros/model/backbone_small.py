@@ -174,15 +174,16 @@ def feature_size(q_size: int, crop_pad: int) -> int:
 
 
 def small_config(**overrides) -> ModelConfig:
-    """The bundled small model's sizes (chosen by measurement, see models/MODEL_CARD.md).
+    """The bundled small model's config (sizes chosen by measurement, see models/MODEL_CARD.md).
 
     289-px crop (16*18+1, so the stride-16 cells are symmetric), 19x19 backbone grid minus
-    one border cell = 17x17 score map at offset 16; 64-wide neck and 3-conv towers
-    (~22 ms memorize + track at T=6 on this 2-core CPU after BN folding).
+    one border cell = 17x17 score map at offset 16; 64-wide neck and 3-conv towers; Siamese
+    keys and the label read-out (without them the model learned to ignore its memory). About
+    26 ms per frame (track + memorize, T=6) on this 2-core CPU after BN folding.
     """
     base = dict(backbone=NANOTRACK_V1, q_size=289, total_stride=STRIDE, score_size=17, crop_pad=1,
                 backbone_channels=OUT_CHANNELS, neck_channels=64, neck_kernel=3, head_width=64,
-                head_convs=3)
+                head_convs=3, label_readout=1, siamese_keys=1)
     base.update(overrides)
     return ModelConfig(**base)
 

@@ -41,7 +41,7 @@ class TrackerParams:
     hp: str = "got10k"                 # hyper-parameter preset (HP_PRESETS)
     mode: str = "bounded"              # "exact": official, unbounded memory; "bounded": O(capacity)
     memory_capacity: int = 8           # bounded: representatives kept over the history
-    # thresholds fit the bundled small model's confidence scale (MODEL_CARD: good frames ~0.3-0.4)
+    # thresholds: below the bundled model's confidence on tracked frames (MODEL_CARD: 0.5-0.7)
     memory_threshold: float = 0.3      # bounded: a frame enters memory only at this confidence
     lost_threshold: float = 0.15       # confidence below this counts toward LOST ...
     lost_frames: int = 5               # ... for this many consecutive frames
