@@ -171,17 +171,19 @@ def test_attention_response_reads_the_label_through_each_kind_of_key(tmp_path):
     res = ar.main(["--train-data", str(tmp_path / "td"), "--sources", "vids", "--pairs", "3",
                    "--threads", "1", "--out", str(out)])
     assert json.loads(out.read_text()) == res
-    assert res["pairs"] == 3 and res["siamese_keys"] == 0
-    for key in ("target_own", "background_own", "target_query_path", "background_query_path"):
-        assert 0.0 <= res[f"fg_read_{key}_keys"] <= 1.0
-    assert 0.0 <= res["attention_entropy_own_keys"] <= res["attention_entropy_uniform"]
-    # with siamese keys the model's own keys are the query-path keys: the same read
+    # the bundled model has Siamese keys: its own keys are the query-path keys, the same read
+    assert res["pairs"] == 3 and res["siamese_keys"] == 1
+    assert res["fg_read_target_own_keys"] == res["fg_read_target_query_path_keys"]
+    assert res["fg_read_background_own_keys"] == res["fg_read_background_query_path_keys"]
+    # the same weights with the official keys (the labelled memory features): two reads
     net = load_checkpoint(default_checkpoint_path())
-    sk = STMTrackNet(dataclasses.replace(net.config, label_readout=1, siamese_keys=1)).eval()
-    state = sk.state_dict()
+    off = STMTrackNet(dataclasses.replace(net.config, label_readout=0, siamese_keys=0)).eval()
+    state = off.state_dict()
     state.update({k: v for k, v in net.state_dict().items() if state[k].shape == v.shape})
-    sk.load_state_dict(state)
-    videos = load_manifest_sequences(tmp_path / "td")
-    got = attention_response(sk, videos, pairs=3)
-    assert got["fg_read_target_own_keys"] == got["fg_read_target_query_path_keys"]
-    assert got["fg_read_background_own_keys"] == got["fg_read_background_query_path_keys"]
+    off.load_state_dict(state)
+    got = attention_response(off, load_manifest_sequences(tmp_path / "td"), pairs=3)
+    assert got["pairs"] == 3 and got["siamese_keys"] == 0
+    for key in ("target_own", "background_own", "target_query_path", "background_query_path"):
+        assert 0.0 <= got[f"fg_read_{key}_keys"] <= 1.0
+    assert 0.0 <= got["attention_entropy_own_keys"] <= got["attention_entropy_uniform"]
+    assert got["fg_read_target_own_keys"] != got["fg_read_target_query_path_keys"]
