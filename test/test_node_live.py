@@ -278,11 +278,8 @@ def test_compressed_lockstep_lost_and_live_equals_bag_track(tmp_path):
     blank = set(range(10, 24))
     d = domain_id(3)
     sent = []
-    # the bundled model's confidence on blank frames is 0.1-0.4 and its default thresholds
-    # favour tracking over reporting LOST (MODEL_CARD, Limitations); these show the blank
-    lost = {"memory_threshold": 0.55, "lost_threshold": 0.45, "recover_threshold": 0.55}
     with NodeProcess(d, tmp_path / "node.log", test_checkpoint(),
-                     params={"use_compressed": True, **lost}) as proc:
+                     params={"use_compressed": True}) as proc:
         client = RosClient(d)
         try:
             client.wait_ready(proc)
@@ -321,6 +318,7 @@ def test_compressed_lockstep_lost_and_live_equals_bag_track(tmp_path):
     assert [m.header.frame_id for m in live] == [str(i) for i in range(len(frames))]
     states = {int(m.header.frame_id): m.state for m in live}
     assert any(states[i] == 2 for i in blank), "no LOST while the target was blanked"
+    assert states[len(frames) - 1] == 1, "not TRACKING again after the target came back"
     assert "bad image refused" in proc.log()
 
     # the same camera frames as a bag -> bag-track -> equal Track messages
@@ -334,8 +332,7 @@ def test_compressed_lockstep_lost_and_live_equals_bag_track(tmp_path):
             w.write(conn, stamp, serialize_message(msg))
     out = tmp_path / "track_bag"
     summary = bag_track(cam, topic="/camera/image_raw/compressed", box=box,
-                        init_stamp_ns=sent[0][0], out=out, checkpoint=str(test_checkpoint()),
-                        overrides=lost)
+                        init_stamp_ns=sent[0][0], out=out, checkpoint=str(test_checkpoint()))
     assert summary["frames"] == len(frames) and summary["bad_images"] == 0
     offline = [m for _, m in read_tracks(out)]
     assert [track_fields_of(m) for m in offline] == [track_fields_of(m) for m in live]

@@ -41,12 +41,14 @@ class TrackerParams:
     hp: str = "got10k"                 # hyper-parameter preset (HP_PRESETS)
     mode: str = "bounded"              # "exact": official, unbounded memory; "bounded": O(capacity)
     memory_capacity: int = 8           # bounded: representatives kept over the history
-    # thresholds: below the bundled model's confidence on tracked frames (MODEL_CARD: 0.5-0.7)
+    # thresholds: below the bundled model's confidence on tracked DAVIS frames (p10 0.6), above
+    # it on frames without the target (blank: 0.03-0.21); MODEL_CARD "LOST"
     memory_threshold: float = 0.3      # bounded: a frame enters memory only at this confidence
-    lost_threshold: float = 0.15       # confidence below this counts toward LOST ...
+    lost_threshold: float = 0.25       # confidence below this counts toward LOST ...
     lost_frames: int = 5               # ... for this many consecutive frames
     recover_threshold: float = 0.3     # LOST -> TRACKING at this confidence (>= lost_threshold)
-    lost_search_scale: float = 2.0     # bounded: search region x this while LOST (1 = off)
+    # the bundled model does not find its target in a widened crop (MODEL_CARD "LOST"): off
+    lost_search_scale: float = 1.0     # bounded: search region x this while LOST (1 = off)
     device: str = "cpu"                # "cpu", "cuda" or "cuda:N" (falls back to cpu, with a warning)
     fp16: bool = False                 # CUDA autocast float16 (ignored on cpu)
     bf16: bool = False                 # CUDA autocast bfloat16 (ignored on cpu)
