@@ -127,7 +127,7 @@ def test_far_targets_shrink_frames_and_boxes_into_a_got10k_folder(tmp_path):
 
 
 def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
-    from stmtrack_ros.eval.label_probe import _in_crop
+    from stmtrack_ros.tracker.crop import box_in_centred_crop as _in_crop
     from stmtrack_ros.tracker.crop import box_label_map, fg_bg_map
     # the probe's map of box A in A's own crop is the tracker's memory label map (to a pixel)
     s, r = 289, 1.7

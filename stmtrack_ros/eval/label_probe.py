@@ -23,16 +23,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..tracker.crop import box_label_map, get_crop
+from ..tracker.crop import box_in_centred_crop, box_label_map, get_crop
 from .scale_probe import Probe, _tensor
-
-
-def _in_crop(box, centre, r: float, size: int) -> np.ndarray:
-    """x0, y0, x1, y1 of a frame box in the crop around `centre` at `r` crop px per frame px."""
-    c = (size - 1) / 2
-    x, y, w, h = box
-    x0, y0 = (x - centre[0]) * r + c, (y - centre[1]) * r + c
-    return np.array([x0, y0, x0 + w * r - 1, y0 + h * r - 1])
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -70,7 +62,7 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
                 continue
             crop, r = probe._crop(frame, a)
             centre = a[:2] + a[2:] / 2
-            in_a, in_b = _in_crop(a, centre, r, s), _in_crop(b, centre, r, s)
+            in_a, in_b = (box_in_centred_crop(box, centre, r, s) for box in (a, b))
             ca, cb = (in_a[:2] + in_a[2:]) / 2, (in_b[:2] + in_b[2:]) / 2
             if in_b[:2].min() < 0 or in_b[2:].max() > s - 1 or np.hypot(*(ca - cb)) < 2 * stride:
                 continue

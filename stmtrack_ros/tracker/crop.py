@@ -78,6 +78,16 @@ def fg_bg_map(size: int, box_w, box_h) -> np.ndarray:
     return out
 
 
+def box_in_centred_crop(box_xywh, centre, r: float, size: int) -> np.ndarray:
+    """x0, y0, x1, y1 (w = x1 - x0 + 1) of a frame box in the size x size crop centred on
+    `centre` at `r` crop px per frame px: the inverse of the tracker's box decoding (the crop
+    centre is pixel size // 2, as in `postprocess.next_state`)."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    c = size // 2
+    x0, y0 = (x - centre[0]) * r + c, (y - centre[1]) * r + c
+    return np.array([x0, y0, x0 + w * r - 1, y0 + h * r - 1])
+
+
 def box_label_map(size: int, box_xyxy) -> np.ndarray:
     """size x size float32 map, 1 on the pixels of a box anywhere in the crop (xyxy, w = x1 - x0
     + 1; corners truncated, inclusive): the label of training's memory frames and of a query

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from .boxes import cxywh_to_xywh, xywh_to_cxywh
-from .crop import box_label_map, fg_bg_map, get_crop
+from .crop import box_in_centred_crop, box_label_map, fg_bg_map, get_crop
 from .inputs import as_bgr, check_box
 from .memory import BoundedMemory, ExactMemory
 from .params import TrackerParams
@@ -54,14 +54,6 @@ class _Pending:
     index: int
     store: bool
     reuse: tuple | None = None     # (query crop tensor, its query features, box xyxy in crop)
-
-
-def _box_in_crop(pos, sz, crop_pos, scale_q: float, size: int) -> tuple:
-    """xyxy (w = x1 - x0 + 1) in the crop taken around crop_pos at scale_q crop px per source
-    px, of the box (pos, sz): the inverse of the decoding in `next_state`."""
-    cx, cy = (np.asarray(pos, dtype=np.float64) - crop_pos) * scale_q + size // 2
-    w, h = np.asarray(sz, dtype=np.float64) * scale_q
-    return (cx - w / 2, cy - h / 2, cx - w / 2 + w - 1, cy - h / 2 + h - 1)
 
 
 def _ms(t0: float) -> float:
@@ -270,7 +262,8 @@ class Tracker:
         self._frame_index = fidx
         reuse = None
         if store and self._reuse_query and not (bounded and lost):   # not the widened crop
-            reuse = (query, fq, _box_in_crop(self._pos, self._sz, prior_pos, scale_q, s))
+            box = np.concatenate([self._pos - self._sz / 2, self._sz])
+            reuse = (query, fq, box_in_centred_crop(box, prior_pos, scale_q, s))
         self._pending = _Pending(frame, self._pos.copy(), self._sz.copy(), fidx, store, reuse)
         timings["post"] = _ms(t3)
         timings["track"] = _ms(t1)
