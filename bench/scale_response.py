@@ -5,7 +5,8 @@ model read the target's size from the image, or repeat a size it has learnt? `si
     source scripts/env.sh && python bench/scale_response.py [--checkpoint PATH]
         [--data ../shared/data | --train-data ../shared/train_data [--stills [--sources A,B]]]
         [--sequences A,B]
-        [--factors 0.67,1,1.5] [--per-sequence 40] [--out FILE.json]
+        [--factors 0.67,1,1.5 | --label-scales 0.7x1,1x1,1.4x1.4] [--per-sequence 40]
+        [--out FILE.json]
 """
 import argparse
 import os
@@ -51,6 +52,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--sources", default="", help="with --stills: comma-separated image sources")
     ap.add_argument("--sequences", default="", help="comma-separated subset")
     ap.add_argument("--factors", default="0.67,1,1.5")
+    ap.add_argument("--label-scales", default="",
+                    help="videos only: comma-separated SWxSH (e.g. 0.7x1,1.4x1.4); frame t-1's "
+                         "label map drawn at SW x its width, SH x its height, query at factor 1: "
+                         "how much of a memory label's size error the model copies")
     ap.add_argument("--per-sequence", type=int, default=40,
                     help="query frames per sequence (--stills: boxes per size bin)")
     args = ap.parse_args(argv)
@@ -66,6 +71,13 @@ def main(argv=None) -> dict:
     seqs = load_sequences(args)
     if not seqs:
         raise SystemExit("scale_response: no sequences found (check --data/--train-data/--sequences)")
+    if args.label_scales:
+        scales = {k: tuple(float(v) for v in k.split("x")) for k in args.label_scales.split(",")}
+        if any(len(v) != 2 for v in scales.values()):
+            ap.error("--label-scales: each entry is SWxSH, e.g. 0.7x1")
+        res = {k: probe_sequences(net, seqs, [1.0], args.per_sequence, saf, v)["factors"]["1.0"]
+               for k, v in scales.items()}
+        return _report(args, ckpt, {"label_scales": res})
     return _report(args, ckpt, probe_sequences(net, seqs, factors, args.per_sequence, saf))
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from stmtrack_ros.eval.metrics import rect_iou
@@ -46,7 +47,9 @@ def test_probe_boxes_move_with_the_image_and_follow_the_bunny():
             a = probe.predict(f1, box, probe.memory(f0, box), factor)
             b = probe.predict(padded(f1), moved, probe.memory(padded(f0), moved), factor)
             b_back = np.array(b) - [shift[0], shift[1], 0, 0]
-            assert np.allclose(a, b_back, atol=0.25), (factor, a, b_back.tolist())
+            # 0.5 px: at x1.5 the crop reaches the border, whose colour (the frame mean) moves
+            # a little with the uint8-rounded padding
+            assert np.allclose(a, b_back, atol=0.5), (factor, a, b_back.tolist())
         # one frame later the bunny has hardly moved: the factor-1 box overlaps it
         assert rect_iou(probe.predict(f1, box, probe.memory(f0, box), 1.0), box)[0] > 0.5
 
@@ -70,6 +73,14 @@ def test_summary_and_cli_json(tmp_path, capsys):
     assert json.loads(out.read_text()) == res
     assert res["factors"]["1.0"]["pairs"] == 3 and set(res["sequences"]) == {"bunny"}
     assert 0.0 <= res["factors"]["1.5"]["mean_iou"] <= 1.0
+    # label-size probe: true labels give the factor-1 result; a bad spec is refused
+    lab = sr.main(["--data", str(tmp_path / "data"), "--label-scales", "1x1,0.7x1.4",
+                   "--per-sequence", "3", "--threads", "1"])
+    assert lab["label_scales"]["1x1"] == res["factors"]["1.0"]
+    assert lab["label_scales"]["0.7x1.4"]["pairs"] == 3
+    assert lab["label_scales"]["0.7x1.4"] != lab["label_scales"]["1x1"]  # the label reaches the box
+    with pytest.raises(SystemExit):
+        sr.main(["--data", str(tmp_path / "data"), "--label-scales", "0.7", "--threads", "1"])
 
 
 def _tiny_train_data(root: Path, n: int = 4) -> list:

@@ -41,9 +41,11 @@ class Probe:
         avg = tuple(float(frame[..., c].mean()) for c in range(3))
         return get_crop(frame, np.array([x + w / 2, y + h / 2]), scale, self.s, avg)
 
-    def memory(self, frame, box) -> torch.Tensor:
+    def memory(self, frame, box, label_scale=(1.0, 1.0)) -> torch.Tensor:
+        """The frame cropped at `box`, its label map drawn at the box's width and height x
+        `label_scale` (a tracker's imperfect box for that frame)."""
         crop, r = self._crop(frame, box)
-        label = fg_bg_map(self.s, box[2] * r, box[3] * r)
+        label = fg_bg_map(self.s, box[2] * r * label_scale[0], box[3] * r * label_scale[1])
         return self.net.memorize(_tensor(crop), _tensor(label))
 
     def predict(self, frame, prev_box, memory, factor: float) -> list:
@@ -71,9 +73,14 @@ def summarise(rows: list) -> dict:
 
 
 def probe_sequences(net, sequences, factors, per_sequence: int = 40,
-                    search_area_factor: float = 4.0) -> dict:
+                    search_area_factor: float = 4.0, label_scale=(1.0, 1.0)) -> dict:
     """sequences: [(name, frame paths, (N, 4) 0-based x, y, w, h)] ->
-    {"factors": {factor: summary}, "sequences": {name: {factor: summary}}}."""
+    {"factors": {factor: summary}, "sequences": {name: {factor: summary}}}.
+
+    `label_scale` (sw, sh) draws frame t-1's label map at sw x its true width and sh x its true
+    height (frame 0 stays true): how much of a memory label's size error the prediction copies.
+    Copying it all (w_ratio near sw) makes a tracker's size error compound, since its memory
+    labels are its own boxes; reading the image keeps the ratio near 1."""
     probe = Probe(net, search_area_factor)
     rows = {f: [] for f in factors}
     per_seq = {}
@@ -88,8 +95,8 @@ def probe_sequences(net, sequences, factors, per_sequence: int = 40,
             first = probe.memory(cv2.imread(str(frames[0])), gt[0])
             mine = {f: [] for f in factors}
             for t in pick:
-                memory = torch.cat([first, probe.memory(cv2.imread(str(frames[t - 1])), gt[t - 1])],
-                                   dim=2)
+                memory = torch.cat([first, probe.memory(cv2.imread(str(frames[t - 1])), gt[t - 1],
+                                                        label_scale)], dim=2)
                 frame = cv2.imread(str(frames[t]))
                 g = gt[t]
                 for f in factors:
