@@ -59,6 +59,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--per-sequence", type=int, default=40,
                     help="query frames per sequence (--stills: boxes per size bin)")
     args = ap.parse_args(argv)
+    scales = _label_scales(ap, args.label_scales)
     ckpt, net, saf = load_net(args)
     factors = [float(f) for f in args.factors.split(",")]
     if args.stills:
@@ -71,14 +72,25 @@ def main(argv=None) -> dict:
     seqs = load_sequences(args)
     if not seqs:
         raise SystemExit("scale_response: no sequences found (check --data/--train-data/--sequences)")
-    if args.label_scales:
-        scales = {k: tuple(float(v) for v in k.split("x")) for k in args.label_scales.split(",")}
-        if any(len(v) != 2 for v in scales.values()):
-            ap.error("--label-scales: each entry is SWxSH, e.g. 0.7x1")
+    if scales:
         res = {k: probe_sequences(net, seqs, [1.0], args.per_sequence, saf, v)["factors"]["1.0"]
                for k, v in scales.items()}
         return _report(args, ckpt, {"label_scales": res})
     return _report(args, ckpt, probe_sequences(net, seqs, factors, args.per_sequence, saf))
+
+
+def _label_scales(ap, spec: str) -> dict:
+    """'0.7x1,1.4x1.4' -> {'0.7x1': (0.7, 1.0), ...}, checked before any model or frame loads."""
+    out = {}
+    for k in filter(None, spec.split(",")):
+        try:
+            sw, sh = (float(v) for v in k.split("x"))
+        except ValueError:
+            ap.error(f"--label-scales: {k!r} is not SWxSH (e.g. 0.7x1)")
+        if sw <= 0 or sh <= 0:
+            ap.error(f"--label-scales: {k!r} needs positive scales")
+        out[k] = (sw, sh)
+    return out
 
 
 def _report(args, ckpt, res) -> dict:
