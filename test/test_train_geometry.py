@@ -185,6 +185,18 @@ def test_map_jitter_moves_and_resizes_the_label_box_within_its_range():
     assert np.corrcoef(ws, hs)[0, 1] ** 2 < 0.05  # width and height drawn apart
 
 
+def test_map_scale_min_skews_the_label_sides_toward_too_small():
+    rng = np.random.default_rng(3)
+    box = np.array([0.0, 0.0, 99.0, 49.0])  # 100 x 50
+    sides = np.array([[(b[2] - b[0] + 1) / 100, (b[3] - b[1] + 1) / 50]
+                      for b in (jitter_map_box(box, rng, 0.4, 0.5) for _ in range(400))])
+    assert 0.5 - 1e-9 <= sides.min() < 0.52 and 1.38 < sides.max() <= 1.4 + 1e-9
+    assert abs(np.mean(sides < 1.0) - 5 / 9) < 0.07  # U(0.5, 1.4): 5/9 of the draws too small
+    # 0 keeps the symmetric range, drawn from the same stream
+    a, b = (jitter_map_box(box, np.random.default_rng(1), 0.4, s) for s in (0.0, 1 / 1.4))
+    assert np.allclose(a, b)
+
+
 def test_lowres_look_removes_detail_but_keeps_geometry():
     img = np.random.default_rng(2).integers(0, 255, (400, 400, 3), dtype=np.uint8)
     box = (150.0, 180.0, 100.0, 40.0)

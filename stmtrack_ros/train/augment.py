@@ -47,6 +47,7 @@ class CropJitter:
     gray_prob: float = 0.0  # per sample: every frame to grey (3 equal channels)
     photometric: float = 0.0  # per frame: gain in 1 ± p, offset in ± 64·p grey levels
     map_jitter: float = 0.0  # memory frames after the first: label-map box sides x [1/(1+m), 1+m]
+    map_scale_min: float = 0.0  # > 0: those sides x [map_scale_min, 1+m] instead (skewed small)
     lowres_prob: float = 0.0  # per sample: every crop shrunk by U(1, lowres_max) and enlarged back
     lowres_max: float = 3.0
     distractor_prob: float = 0.0  # query of a still: window centred on another of its boxes
@@ -148,12 +149,16 @@ def random_crop(image: np.ndarray, box_xywh, rng, jitter: CropJitter,
     return crop, box
 
 
-def jitter_map_box(box_xyxy, rng, m: float) -> np.ndarray:
+def jitter_map_box(box_xyxy, rng, m: float, scale_min: float = 0.0) -> np.ndarray:
     """The box with width and height scaled apart by U(1/(1+m), 1+m) and the centre moved by
-    up to m/2 of the size per axis: a tracker's imperfect box for a memory frame's label map."""
+    up to m/2 of the size per axis: a tracker's imperfect box for a memory frame's label map.
+    `scale_min` > 0 replaces the lower bound 1/(1+m): a too-small label is the error the small
+    model copies most (a 0.7x label gave a 0.8x box, a 1.4x one only 1.1x), so it is drawn
+    more often."""
     x0, y0, x1, y1 = (float(v) for v in box_xyxy)
     w, h = x1 - x0 + 1, y1 - y0 + 1
-    sw, sh = rng.uniform(1.0 / (1.0 + m), 1.0 + m, 2)
+    low = scale_min if scale_min > 0 else 1.0 / (1.0 + m)
+    sw, sh = rng.uniform(low, 1.0 + m, 2)
     dx, dy = rng.uniform(-m / 2, m / 2, 2)
     cx, cy = (x0 + x1) / 2 + dx * w, (y0 + y1) / 2 + dy * h
     w, h = w * sw, h * sh

@@ -205,12 +205,10 @@ def build_data(cfg: dict, mc: ModelConfig):
                           max_area_ratio=float(data["max_area_ratio"]),
                           symmetric_gap=bool(data["symmetric_gap"]),
                           random_box_prob=float(data["random_box_prob"]))
-    jitter = CropJitter(mc.q_size, float(data["context"]), float(data["scale_jitter"]),
-                        float(data["shift_jitter"]), float(data["stretch_jitter"]),
-                        float(data["flip_prob"]), float(data["gray_prob"]),
-                        float(data["photometric"]), float(data["map_jitter"]),
-                        float(data["lowres_prob"]), float(data["lowres_max"]),
-                        float(data["distractor_prob"]), float(data["offcentre_memory_prob"]))
+    floats = ("context", "scale_jitter", "shift_jitter", "stretch_jitter", "flip_prob",
+              "gray_prob", "photometric", "map_jitter", "map_scale_min", "lowres_prob",
+              "lowres_max", "distractor_prob", "offcentre_memory_prob")
+    jitter = CropJitter(size=mc.q_size, **{k: float(data[k]) for k in floats})
     return sets, sampler, jitter
 
 
