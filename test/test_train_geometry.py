@@ -197,6 +197,18 @@ def test_map_scale_min_skews_the_label_sides_toward_too_small():
     assert np.allclose(a, b)
 
 
+def test_shared_map_sides_give_every_later_memory_label_the_same_size_error():
+    looks = [draw_look(np.random.default_rng(i), CropJitter(map_jitter=0.4, map_scale_min=0.5,
+                                                            map_shared_prob=0.5))
+             for i in range(200)]
+    sides = np.array([lk.map_sides for lk in looks if lk.map_sides is not None])
+    assert 60 < len(sides) < 140 and sides.min() >= 0.5 and sides.max() <= 1.4
+    box = np.array([10.0, 20.0, 49.0, 99.0])  # 40 x 80
+    rng = np.random.default_rng(0)
+    for b in (jitter_map_box(box, rng, 0.4, 0.5, (0.6, 1.3)) for _ in range(5)):
+        assert np.allclose([(b[2] - b[0] + 1) / 40, (b[3] - b[1] + 1) / 80], [0.6, 1.3])
+
+
 def test_lowres_look_removes_detail_but_keeps_geometry():
     img = np.random.default_rng(2).integers(0, 255, (400, 400, 3), dtype=np.uint8)
     box = (150.0, 180.0, 100.0, 40.0)

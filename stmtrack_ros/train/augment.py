@@ -20,7 +20,9 @@ scales it up to the crop; robot and drone footage is full of these, the training
 hardly); per frame a small brightness/contrast change (illumination varies along a video).
 `map_jitter` perturbs the fg/bg map of every memory frame but the first: while tracking, those
 maps come from the tracker's own boxes, so the network must not copy a wrong extent from memory
-(a box that is too wide would otherwise grow, frame after frame). `distractor_prob` (pairs.py)
+(a box that is too wide would otherwise grow, frame after frame); `map_scale_min` skews its
+sizes toward too small and `map_shared_prob` gives all those frames of a sample one size error,
+as a drifting track does (independent errors could be averaged away, a drift cannot). `distractor_prob` (pairs.py)
 centres the query window of a still on another object of the image when the target still fits
 in the window: a model that tracks "the salient thing at the centre" is then wrong, so it has
 to read the memory's label map (the stage-1 small model hardly did, see label_probe.py).
@@ -48,6 +50,7 @@ class CropJitter:
     photometric: float = 0.0  # per frame: gain in 1 ± p, offset in ± 64·p grey levels
     map_jitter: float = 0.0  # memory frames after the first: label-map box sides x [1/(1+m), 1+m]
     map_scale_min: float = 0.0  # > 0: those sides x [map_scale_min, 1+m] instead (skewed small)
+    map_shared_prob: float = 0.0  # per sample: those frames share one side scale (a drift)
     lowres_prob: float = 0.0  # per sample: every crop shrunk by U(1, lowres_max) and enlarged back
     lowres_max: float = 3.0
     distractor_prob: float = 0.0  # query of a still: window centred on another of its boxes
@@ -60,6 +63,7 @@ class SampleLook:
     flip: bool = False
     gray: bool = False
     lowres: float = 1.0  # > 1: the crops carry 1/lowres of their detail (a small, far target)
+    map_sides: tuple[float, float] | None = None  # label side scales of all later memory frames
 
 
 def draw_look(rng, jitter: CropJitter) -> SampleLook:
@@ -70,7 +74,11 @@ def draw_look(rng, jitter: CropJitter) -> SampleLook:
     lowres = 1.0
     if jitter.lowres_prob > 0 and rng.random() < jitter.lowres_prob:
         lowres = float(rng.uniform(1.0, jitter.lowres_max))
-    return SampleLook(flip, gray, lowres)
+    map_sides = None
+    if jitter.map_shared_prob > 0 and rng.random() < jitter.map_shared_prob:
+        map_sides = tuple(float(v) for v in map_side_scales(rng, jitter.map_jitter,
+                                                            jitter.map_scale_min))
+    return SampleLook(flip, gray, lowres, map_sides)
 
 
 def crop_window(box_xywh, image_hw, c: int, dx: float, dy: float):
@@ -149,16 +157,22 @@ def random_crop(image: np.ndarray, box_xywh, rng, jitter: CropJitter,
     return crop, box
 
 
-def jitter_map_box(box_xyxy, rng, m: float, scale_min: float = 0.0) -> np.ndarray:
-    """The box with width and height scaled apart by U(1/(1+m), 1+m) and the centre moved by
-    up to m/2 of the size per axis: a tracker's imperfect box for a memory frame's label map.
-    `scale_min` > 0 replaces the lower bound 1/(1+m): a too-small label is the error the small
-    model copies most (a 0.7x label gave a 0.8x box, a 1.4x one only 1.1x), so it is drawn
-    more often."""
+def map_side_scales(rng, m: float, scale_min: float = 0.0) -> np.ndarray:
+    """Width and height factors of a jittered label box, drawn apart from U(1/(1+m), 1+m);
+    `scale_min` > 0 replaces the lower bound: a too-small label is the error the small model
+    copies most (a 0.7x label gave a 0.8x box, a 1.4x one only 1.1x), so it comes more often."""
+    return rng.uniform(scale_min if scale_min > 0 else 1.0 / (1.0 + m), 1.0 + m, 2)
+
+
+def jitter_map_box(box_xyxy, rng, m: float, scale_min: float = 0.0,
+                   sides: tuple[float, float] | None = None) -> np.ndarray:
+    """The box resized by `map_side_scales` (or the given `sides`: while tracking, the boxes of
+    the memory frames drift together, so one error can be shared by all of them) and its
+    centre moved by up to m/2 of the size per axis: a tracker's imperfect box for a memory
+    frame's label map."""
     x0, y0, x1, y1 = (float(v) for v in box_xyxy)
     w, h = x1 - x0 + 1, y1 - y0 + 1
-    low = scale_min if scale_min > 0 else 1.0 / (1.0 + m)
-    sw, sh = rng.uniform(low, 1.0 + m, 2)
+    sw, sh = map_side_scales(rng, m, scale_min) if sides is None else sides
     dx, dy = rng.uniform(-m / 2, m / 2, 2)
     cx, cy = (x0 + x1) / 2 + dx * w, (y0 + y1) / 2 + dy * h
     w, h = w * sw, h * sh

@@ -206,8 +206,8 @@ def build_data(cfg: dict, mc: ModelConfig):
                           symmetric_gap=bool(data["symmetric_gap"]),
                           random_box_prob=float(data["random_box_prob"]))
     floats = ("context", "scale_jitter", "shift_jitter", "stretch_jitter", "flip_prob",
-              "gray_prob", "photometric", "map_jitter", "map_scale_min", "lowres_prob",
-              "lowres_max", "distractor_prob", "offcentre_memory_prob")
+              "gray_prob", "photometric", "map_jitter", "map_scale_min", "map_shared_prob",
+              "lowres_prob", "lowres_max", "distractor_prob", "offcentre_memory_prob")
     jitter = CropJitter(size=mc.q_size, **{k: float(data[k]) for k in floats})
     return sets, sampler, jitter
 
