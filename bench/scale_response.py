@@ -5,7 +5,8 @@ model read the target's size from the image, or repeat a size it has learnt? `si
     source scripts/env.sh && python bench/scale_response.py [--checkpoint PATH]
         [--data ../shared/data | --train-data ../shared/train_data [--stills [--sources A,B]]]
         [--sequences A,B]
-        [--factors 0.67,1,1.5 | --label-scales 0.7x1,1x1,1.4x1.4] [--per-sequence 40]
+        [--factors 0.67,1,1.5 | --label-scales 0.7x1,1x1,1.4x1.4 [--label-frames N]]
+        [--per-sequence 40]
         [--out FILE.json]
 """
 import argparse
@@ -56,10 +57,15 @@ def main(argv=None) -> dict:
                     help="videos only: comma-separated SWxSH (e.g. 0.7x1,1.4x1.4); frame t-1's "
                          "label map drawn at SW x its width, SH x its height, query at factor 1: "
                          "how much of a memory label's size error the model copies")
+    ap.add_argument("--label-frames", type=int, default=1,
+                    help="with --label-scales: this many mis-sized memory frames (t-1, t-4, ...), "
+                         "one error shared, as a drifting tracker's memory has")
     ap.add_argument("--per-sequence", type=int, default=40,
                     help="query frames per sequence (--stills: boxes per size bin)")
     args = ap.parse_args(argv)
     scales = _label_scales(ap, args.label_scales)
+    if args.label_frames < 1:
+        ap.error(f"--label-frames must be >= 1, got {args.label_frames}")
     ckpt, net, saf = load_net(args)
     factors = [float(f) for f in args.factors.split(",")]
     if args.stills:
@@ -73,9 +79,10 @@ def main(argv=None) -> dict:
     if not seqs:
         raise SystemExit("scale_response: no sequences found (check --data/--train-data/--sequences)")
     if scales:
-        res = {k: probe_sequences(net, seqs, [1.0], args.per_sequence, saf, v)["factors"]["1.0"]
+        res = {k: probe_sequences(net, seqs, [1.0], args.per_sequence, saf, v,
+                                  args.label_frames)["factors"]["1.0"]
                for k, v in scales.items()}
-        return _report(args, ckpt, {"label_scales": res})
+        return _report(args, ckpt, {"label_frames": args.label_frames, "label_scales": res})
     return _report(args, ckpt, probe_sequences(net, seqs, factors, args.per_sequence, saf))
 
 

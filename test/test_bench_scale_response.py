@@ -81,6 +81,15 @@ def test_summary_and_cli_json(tmp_path, capsys):
     assert lab["label_scales"]["0.7x1.4"] != lab["label_scales"]["1x1"]  # the label reaches the box
     with pytest.raises(SystemExit):
         sr.main(["--data", str(tmp_path / "data"), "--label-scales", "0.7", "--threads", "1"])
+    # several mis-sized memory frames (t-1 and t-4 of frames 0..7): fewer query frames qualify
+    for i, f in enumerate(_frames(8)[5:], start=5):
+        cv2.imwrite(str(seq / "img" / f"{i + 1:08d}.jpg"), f)
+    (seq / "groundtruth.txt").write_text("\n".join(",".join(str(v) for v in box) for _ in range(8)) + "\n")
+    two = sr.main(["--data", str(tmp_path / "data"), "--label-scales", "0.7x1.4", "--label-frames", "2",
+                   "--per-sequence", "8", "--threads", "1"])
+    assert two["label_frames"] == 2 and two["label_scales"]["0.7x1.4"]["pairs"] == 3  # t = 5, 6, 7
+    with pytest.raises(SystemExit):
+        sr.main(["--data", str(tmp_path / "data"), "--label-scales", "1x1", "--label-frames", "0"])
 
 
 def _tiny_train_data(root: Path, n: int = 4) -> list:

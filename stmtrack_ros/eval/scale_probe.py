@@ -72,31 +72,42 @@ def summarise(rows: list) -> dict:
             "h_ratio_median": round(float(np.median(a[:, 3])), 4)}
 
 
+#: Frames between the mis-labelled memory frames of `probe_sequences` (label_frames > 1).
+LABEL_FRAME_GAP = 3
+
+
 def probe_sequences(net, sequences, factors, per_sequence: int = 40,
-                    search_area_factor: float = 4.0, label_scale=(1.0, 1.0)) -> dict:
+                    search_area_factor: float = 4.0, label_scale=(1.0, 1.0),
+                    label_frames: int = 1) -> dict:
     """sequences: [(name, frame paths, (N, 4) 0-based x, y, w, h)] ->
     {"factors": {factor: summary}, "sequences": {name: {factor: summary}}}.
 
     `label_scale` (sw, sh) draws frame t-1's label map at sw x its true width and sh x its true
     height (frame 0 stays true): how much of a memory label's size error the prediction copies.
     Copying it all (w_ratio near sw) makes a tracker's size error compound, since its memory
-    labels are its own boxes; reading the image keeps the ratio near 1."""
+    labels are its own boxes; reading the image keeps the ratio near 1. `label_frames` N puts
+    N such frames in the memory (t-1, t-1-LABEL_FRAME_GAP, ...), all with the same error: a
+    drifting tracker's memory, where only the first frame's label is right."""
+    if label_frames < 1:
+        raise ValueError(f"label_frames must be >= 1, got {label_frames}")
     probe = Probe(net, search_area_factor)
     rows = {f: [] for f in factors}
     per_seq = {}
+    back = [1 + k * LABEL_FRAME_GAP for k in range(label_frames)]
     with torch.inference_mode():
         for name, frames, gt in sequences:
             gt = np.asarray(gt, dtype=np.float64)
-            ok = [t for t in range(2, len(frames))
-                  if np.all(gt[t, 2:] > 0) and np.all(gt[t - 1, 2:] > 0)]
+            ok = [t for t in range(1 + back[-1], len(frames))
+                  if all(np.all(gt[t - b, 2:] > 0) for b in [0] + back)]
             if not ok or not np.all(gt[0, 2:] > 0):
                 continue
             pick = [ok[i] for i in np.linspace(0, len(ok) - 1, min(len(ok), per_sequence)).astype(int)]
             first = probe.memory(cv2.imread(str(frames[0])), gt[0])
             mine = {f: [] for f in factors}
             for t in pick:
-                memory = torch.cat([first, probe.memory(cv2.imread(str(frames[t - 1])), gt[t - 1],
-                                                        label_scale)], dim=2)
+                memory = torch.cat([first] + [probe.memory(cv2.imread(str(frames[t - b])), gt[t - b],
+                                                           label_scale) for b in reversed(back)],
+                                   dim=2)
                 frame = cv2.imread(str(frames[t]))
                 g = gt[t]
                 for f in factors:
