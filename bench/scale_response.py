@@ -3,7 +3,7 @@ model read the target's size from the image, or repeat a size it has learnt? `si
 1 at every factor = reads it; near the factor = a learnt size (a tracker's box then drifts).
 
     source scripts/env.sh && python bench/scale_response.py [--checkpoint PATH]
-        [--data ../shared/data | --train-data ../shared/train_data [--stills [--sources A,B]]]
+        [--data ../shared/data | --train-data ../shared/train_data [--stills [--sources A,B] [--bin-by aspect]]]
         [--sequences A,B]
         [--factors 0.67,1,1.5 | --label-scales 0.7x1,1x1,1.4x1.4 [--label-frames N]]
         [--per-sequence 40]
@@ -51,6 +51,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--stills", action="store_true",
                     help="with --train-data: probe its still images (binned small/large) instead")
     ap.add_argument("--sources", default="", help="with --stills: comma-separated image sources")
+    ap.add_argument("--bin-by", choices=("area", "aspect"), default="area",
+                    help="with --stills: bin the boxes by area (small/large) or by aspect "
+                         "(thin/square/wide)")
     ap.add_argument("--sequences", default="", help="comma-separated subset")
     ap.add_argument("--factors", default="0.67,1,1.5")
     ap.add_argument("--label-scales", default="",
@@ -73,7 +76,8 @@ def main(argv=None) -> dict:
             ap.error("--stills needs --train-data")
         from stmtrack_ros.train.datasets import load_manifest_images
         items = load_manifest_images(args.train_data, args.sources.split(",") if args.sources else None)
-        res = probe_stills(net, [(it.image, it.boxes) for it in items], factors, args.per_sequence, saf)
+        res = probe_stills(net, [(it.image, it.boxes) for it in items], factors, args.per_sequence,
+                           saf, by=args.bin_by)
         return _report(args, ckpt, res)
     seqs = load_sequences(args)
     if not seqs:
@@ -103,7 +107,7 @@ def _label_scales(ap, spec: str) -> dict:
 def _report(args, ckpt, res) -> dict:
     source = args.train_data or args.data
     if args.stills:
-        source += f" (stills{': ' + args.sources if args.sources else ''})"
+        source += f" (stills{': ' + args.sources if args.sources else ''}, by {args.bin_by})"
     return emit(args, ckpt, source, res)
 
 

@@ -125,6 +125,16 @@ def test_stills_probe_bins_the_box_and_finds_the_bunny(tmp_path):
     # memory and query are the same image: at the true scale the box lands on the bunny
     assert res["bins"][hit]["1.0"]["mean_iou"] > 0.5
     assert "stills: demo" in res["source"]
+    # by aspect: a tall, thin box (the bunny's left third) counts in "thin" only
+    x, y, w, h = box
+    csv = tmp_path / "td" / "boxes.csv"
+    csv.write_text(csv.read_text().replace(",".join(str(v) for v in box),
+                                           ",".join(str(v) for v in (x, y, w // 3, h))))
+    asp = sr.main(["--train-data", str(tmp_path / "td"), "--stills", "--sources", "demo",
+                   "--bin-by", "aspect", "--factors", "1", "--per-sequence", "5", "--threads", "1"])
+    assert set(asp["bins"]) == {"thin", "square", "wide"} and asp["aspect_bins"]["wide"] == [2.2, None]
+    assert [asp["bins"][k]["1.0"]["pairs"] for k in ("thin", "square", "wide")] == [1, 0, 0]
+    assert asp["source"].endswith("by aspect)")
 
 
 def test_far_targets_shrink_frames_and_boxes_into_a_got10k_folder(tmp_path):

@@ -123,30 +123,48 @@ def probe_sequences(net, sequences, factors, per_sequence: int = 40,
 SMALL_AREA = 0.02  # target area / image area below which a still's box counts as small
 
 
+#: Aspect (w/h) bins of `probe_stills(by="aspect")`: tall and thin, near square, wide and flat.
+ASPECT_BINS = {"thin": (0.0, 0.45), "square": (0.8, 1.25), "wide": (2.2, float("inf"))}
+
+
+def _still_bin(g, frame_area: float, by: str):
+    """The bin of a still's box, or None when it falls between the aspect bins."""
+    if by == "area":
+        return "small" if g[2] * g[3] / frame_area < SMALL_AREA else "large"
+    a = g[2] / g[3]
+    return next((k for k, (lo, hi) in ASPECT_BINS.items() if lo <= a < hi), None)
+
+
 def probe_stills(net, stills, factors, per_bin: int = 80, search_area_factor: float = 4.0,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, by: str = "area") -> dict:
     """The probe on still images with boxes ([(image path, (K, 4) x, y, w, h)]): memory = the
     image at its box, twice; query = the same image around the box shifted by up to 10 % of
     its size, at each factor. The easiest pair there is; a model that cannot read the size
-    here cannot while tracking. Boxes are binned by area fraction (`SMALL_AREA`): the bundled
-    model fails most on small targets in clutter, like those of shared/data."""
+    here cannot while tracking. Boxes are binned by area fraction (`by="area"`, `SMALL_AREA`:
+    the bundled model fails most on small targets in clutter, like those of shared/data) or
+    by aspect (`by="aspect"`, `ASPECT_BINS`: a box too narrow for a thin target, even by a few
+    per cent, compounds while tracking since the memory labels are the tracker's boxes)."""
+    if by not in ("area", "aspect"):
+        raise ValueError(f"by must be 'area' or 'aspect', got {by!r}")
     probe = Probe(net, search_area_factor)
     rng = np.random.default_rng(seed)
     pairs = [(path, np.asarray(b, dtype=np.float64)) for path, boxes in stills for b in boxes]
     order = rng.permutation(len(pairs))
-    rows = {"small": {f: [] for f in factors}, "large": {f: [] for f in factors}}
+    names = ("small", "large") if by == "area" else tuple(ASPECT_BINS)
+    rows = {k: {f: [] for f in factors} for k in names}
     with torch.inference_mode():
         for i in order:
-            path, g = pairs[i]
-            small, large = (len(rows[k][factors[0]]) >= per_bin for k in ("small", "large"))
-            if small and large:
+            if all(len(rows[k][factors[0]]) >= per_bin for k in names):
                 break
-            frame = cv2.imread(str(path))
-            if frame is None or min(g[2], g[3]) < 12:
+            path, g = pairs[i]
+            if min(g[2], g[3]) < 12:
                 continue
-            frac = g[2] * g[3] / (frame.shape[0] * frame.shape[1])
-            key = "small" if frac < SMALL_AREA else "large"
-            if frac > 0.5 or len(rows[key][factors[0]]) >= per_bin:
+            frame = cv2.imread(str(path))
+            if frame is None:
+                continue
+            area = frame.shape[0] * frame.shape[1]
+            key = _still_bin(g, area, by)
+            if key is None or g[2] * g[3] / area > 0.5 or len(rows[key][factors[0]]) >= per_bin:
                 continue
             mem = probe.memory(frame, g)
             memory = torch.cat([mem, mem], dim=2)
@@ -157,5 +175,10 @@ def probe_stills(net, stills, factors, per_bin: int = 80, search_area_factor: fl
                 rows[key][f].append((float(rect_iou(p, g)[0]),
                                      math.sqrt(max(p[2] * p[3], 1e-9) / (g[2] * g[3])),
                                      p[2] / g[2], p[3] / g[3]))
-    return {"bins": {k: {str(f): summarise(v[f]) for f in factors} for k, v in rows.items()},
-            "small_area_fraction": SMALL_AREA}
+    out = {"bins": {k: {str(f): summarise(v[f]) for f in factors} for k, v in rows.items()}}
+    if by == "area":
+        out["small_area_fraction"] = SMALL_AREA
+    else:
+        out["aspect_bins"] = {k: [lo, None if hi == float("inf") else hi]
+                              for k, (lo, hi) in ASPECT_BINS.items()}
+    return out
