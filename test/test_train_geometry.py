@@ -6,7 +6,7 @@ import pytest
 
 from stmtrack_ros.model.config import ModelConfig
 from stmtrack_ros.train.augment import (CropJitter, SampleLook, box_in_crop, crop_window,
-                                        draw_look, jitter_map_box,
+                                        draw_look, jitter_map_box, map_side_scales,
                                         random_crop, warp_crop)
 from stmtrack_ros.tracker.crop import box_label_map
 from stmtrack_ros.train.targets import grid_xy, make_targets
@@ -207,6 +207,18 @@ def test_shared_map_sides_give_every_later_memory_label_the_same_size_error():
     rng = np.random.default_rng(0)
     for b in (jitter_map_box(box, rng, 0.4, 0.5, (0.6, 1.3)) for _ in range(5)):
         assert np.allclose([(b[2] - b[0] + 1) / 40, (b[3] - b[1] + 1) / 80], [0.6, 1.3])
+
+
+def test_log_uniform_label_sides_are_unbiased_in_log():
+    rng = np.random.default_rng(4)
+    f = np.array([map_side_scales(rng, 0.6, log_uniform=True) for _ in range(4000)])
+    assert 1 / 1.6 - 1e-9 <= f.min() and f.max() <= 1.6 + 1e-9
+    assert abs(np.median(f) - 1.0) < 0.03 and abs(np.log(f).mean()) < 0.02
+    lin = np.array([map_side_scales(rng, 0.6) for _ in range(4000)])
+    assert np.median(lin) > 1.08  # the linear draw's bias toward too-large labels
+    box = np.array([0.0, 0.0, 99.0, 49.0])
+    b = jitter_map_box(box, np.random.default_rng(2), 0.6, log_uniform=True)
+    assert 100 / 1.6 <= b[2] - b[0] + 1 <= 160 and 50 / 1.6 <= b[3] - b[1] + 1 <= 80
 
 
 def test_lowres_look_removes_detail_but_keeps_geometry():

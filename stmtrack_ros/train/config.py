@@ -43,6 +43,7 @@ DEFAULTS = {
         "photometric": 0.0,
         "map_jitter": 0.0,
         "map_scale_min": 0.0,  # > 0: memory label sides x [map_scale_min, 1 + map_jitter]
+        "map_log_uniform": False,  # those side factors uniform in log: median 1, no size bias
         "map_shared_prob": 0.0,  # per sample: those frames share one side scale (a drift)
         "lowres_prob": 0.0,
         "lowres_max": 3.0,

@@ -44,7 +44,7 @@ class PairDataset(Dataset):
             crop, box = random_crop(f.image, f.box, rng, self.jitter, look, memory_centre)
             if k > 0 and self.jitter.map_jitter > 0:
                 box = jitter_map_box(box, rng, self.jitter.map_jitter, self.jitter.map_scale_min,
-                                     look.map_sides)
+                                     look.map_sides, self.jitter.map_log_uniform)
             ims.append(crop)
             maps.append(box_label_map(s, box))
         q_crop, q_box = random_crop(pair.query.image, pair.query.box, rng, self.jitter, look,
