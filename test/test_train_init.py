@@ -80,3 +80,29 @@ def test_init_checkpoint_without_label_readout_grows_into_one_computing_the_same
     save_checkpoint(tmp_path / "b.pt", net)
     with pytest.raises(ConfigError, match="label_readout"):
         build_model(_cfg(tmp_path, SMALL, checkpoint=str(tmp_path / "b.pt")))
+
+
+def test_reg_first_frame_takes_the_same_weights_and_reads_boxes_from_frame_0_only(tmp_path):
+    torch.manual_seed(3)
+    src = STMTrackNet(ModelConfig(**SMALL, label_readout=1)).eval()
+    for p in src.head.parameters():
+        p.data.normal_(0, 0.1)
+    save_checkpoint(tmp_path / "a.pt", src)
+    net = build_model(_cfg(tmp_path, dict(SMALL, label_readout=1, reg_first_frame=1),
+                           checkpoint=str(tmp_path / "a.pt"))).eval()
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), src.state_dict().values()))
+    im, q = torch.rand(3, 3, 97, 97) * 255, torch.rand(1, 3, 97, 97) * 255
+    maps = torch.zeros(3, 1, 97, 97)
+    maps[:, :, 30:60, 40:70] = 1
+    other = maps.clone()
+    other[1:] = 0
+    other[1:, :, 35:50, 45:60] = 1  # later frames' labels too small, frame 0's unchanged
+    with torch.no_grad():
+        s1, b1 = net.track(q, net.memorize(im, maps))[:2]
+        s2, b2 = net.track(q, net.memorize(im, other))[:2]
+        s0, b0 = src.track(q, src.memorize(im, other))[:2]
+        one = net.memorize(im[:1], maps[:1])
+        s3, b3 = net.track(q, one)[:2]
+        assert torch.allclose(b3, src.track(q, one)[1])  # one frame: both reads are the same
+    assert torch.equal(b1, b2) and not torch.allclose(s1, s2)  # boxes from frame 0, scores from all
+    assert torch.equal(s0, s2) and not torch.allclose(b0, b2)  # the score branch is unchanged

@@ -17,6 +17,8 @@ NANOTRACK_V1 = "nanotrack_v1"
 
 @dataclass(frozen=True)
 class ModelConfig:
+    FLAGS = ("label_readout", "siamese_keys", "reg_first_frame")  # 0/1 options, 0 = official
+
     backbone: str = INCEPTION_V3  # backbone kind; STMTrackNet picks the module from it
     q_size: int = 289  # side of the square crop fed to both backbones (memory and query)
     total_stride: int = 8  # crop pixels per score-map cell
@@ -36,6 +38,11 @@ class ModelConfig:
     # memory cells that look like it, not to the label-marked ones (bench: fg read-out at the
     # target 0.94 vs 0.46 with the official keys). 0: official (keys = values).
     siamese_keys: int = 0
+    # 1: the box branch reads the first memory frame alone (the user's box, exact), the score
+    # branch the whole memory. Later frames' labels are the tracker's own boxes, and a box read
+    # from them copies their size error, which compounds frame after frame (MODEL_CARD, stages
+    # 2g-2i). The caller puts the first frame first in the memory. 0: official (one read).
+    reg_first_frame: int = 0
 
     def __post_init__(self):
         for f in fields(self):
@@ -43,9 +50,9 @@ class ModelConfig:
             want = str if f.type in (str, "str") else int
             if type(v) is not want:  # bool is an int subclass: refuse it too
                 raise ValueError(f"model config: {f.name} must be {want.__name__}, got {v!r}")
-            if want is int and f.name not in ("crop_pad", "label_readout", "siamese_keys") and v < 1:
+            if want is int and f.name not in ("crop_pad",) + self.FLAGS and v < 1:
                 raise ValueError(f"model config: {f.name} must be >= 1, got {v}")
-        for flag in ("label_readout", "siamese_keys"):
+        for flag in self.FLAGS:
             if getattr(self, flag) not in (0, 1):
                 raise ValueError(f"model config: {flag} must be 0 or 1, got {getattr(self, flag)}")
         if self.crop_pad < 0:

@@ -79,6 +79,7 @@ class STMHead(nn.Module):
         c, width = config.neck_channels, config.head_width
         read = config.value_channels  # read-out channels
         self.value_channels = read
+        self.reg_first_frame = bool(config.reg_first_frame)
         self.total_stride = config.total_stride
         self.score_size = config.score_size
         # registration order as official: bi, si, towers, output layers
@@ -106,11 +107,15 @@ class STMHead(nn.Module):
         (row, col) order.
 
         query_keep (B, 1, 1, 1), training only: multiplies the query features the towers see
-        (not those the memory read uses); 0 leaves the towers the read-out alone."""
+        (not those the memory read uses); 0 leaves the towers the read-out alone.
+
+        With `reg_first_frame` the reg tower reads memory frame 0 alone (fm[:, :, :1])."""
         b = fq.shape[0]
-        read = memory_read(fm, fq, self.value_channels)
-        y = torch.cat([read, fq if query_keep is None else fq * query_keep], dim=1)
+        fq_towers = fq if query_keep is None else fq * query_keep
+        y = torch.cat([memory_read(fm, fq, self.value_channels), fq_towers], dim=1)
         cls_feat = self.cls_ctr(y)
+        if self.reg_first_frame:
+            y = torch.cat([memory_read(fm[:, :, :1], fq, self.value_channels), fq_towers], dim=1)
         reg_feat = self.reg(y)
         cls = self.cls_score(cls_feat).permute(0, 2, 3, 1).reshape(b, -1, 1)
         ctr = self.ctr_score(cls_feat).permute(0, 2, 3, 1).reshape(b, -1, 1)

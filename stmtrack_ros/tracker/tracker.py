@@ -226,6 +226,9 @@ class Tracker:
         params, hp, s, bounded = self.params, self._hp, self.config.q_size, self._bounded
         fidx = self._frame_index + 1
         frames = self._memory.select(fidx, self._prev_pscore > hp.confidence_threshold)
+        if self.config.reg_first_frame and 0 in frames:  # its box branch reads slot 0 alone
+            frames.remove(0)
+            frames.insert(0, 0)
         memory = self._memory.gather(frames)
         lost = self._state == TrackState.LOST
         scale = self._target_scale * (params.lost_search_scale if bounded and lost else 1.0)

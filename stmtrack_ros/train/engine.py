@@ -143,15 +143,18 @@ def apply_freeze(model: STMTrackNet, patterns) -> int:
 # ---- model construction ------------------------------------------------------------------
 
 def load_weights(net: STMTrackNet, path, what: str) -> None:
-    """Copy the weights of a checkpoint file into `net`; its model must be the config's, or
-    the same without `label_readout` (see `with_label_readout`) and `siamese_keys` (no new
-    weights: the query path makes the keys)."""
+    """Copy the weights of a checkpoint file into `net`; its model must be the config's, up to
+    the options that add no weights (`siamese_keys`: the query path makes the keys;
+    `reg_first_frame`: the same tower reads another memory), and `label_readout` 0 -> 1 (see
+    `with_label_readout`)."""
     src = load_checkpoint(path)
     state = src.state_dict()
-    grown = src.config != net.config and src.config == dataclasses.replace(net.config, label_readout=0, siamese_keys=0)
-    if grown and net.config.label_readout:
+    like = dataclasses.replace(src.config, siamese_keys=net.config.siamese_keys,
+                               reg_first_frame=net.config.reg_first_frame)
+    if like != net.config and like.label_readout == 0 \
+            and dataclasses.replace(like, label_readout=1) == net.config:
         state = with_label_readout(state, net.config)
-    if src.config != net.config and not grown:
+    elif like != net.config:
         diff = {k: v for k, v in src.config.to_dict().items() if net.config.to_dict()[k] != v}
         raise ConfigError(f"{what} {path}: its model differs from the config's model section in {diff}")
     net.load_state_dict(state)
