@@ -1,5 +1,6 @@
 """The scale probe (eval/scale_probe.py, bench/scale_response.py): its box decoding and its JSON,
 on the bundled model and the demo clip."""
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 
 from stmtrack_ros.eval.metrics import rect_iou
 from stmtrack_ros.eval.scale_probe import Probe, summarise
-from stmtrack_ros.model import default_checkpoint_path, load_checkpoint
+from stmtrack_ros.model import STMTrackNet, default_checkpoint_path, load_checkpoint, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "stmtrack_ros" / "data" / "demo"
@@ -78,6 +79,15 @@ def test_summary_and_cli_json(tmp_path, capsys):
                    "--per-sequence", "3", "--threads", "1"])
     assert lab["label_scales"]["1x1"] == res["factors"]["1.0"]
     assert lab["label_scales"]["0.7x1.4"]["pairs"] == 3
+    # the bundled model's box branch reads frame 0 alone: frame t-1's label cannot move its box;
+    # the same weights reading the whole memory (reg_first_frame 0) copy part of that label
+    assert lab["label_scales"]["0.7x1.4"] == lab["label_scales"]["1x1"]
+    net = load_checkpoint(default_checkpoint_path())
+    whole = STMTrackNet(dataclasses.replace(net.config, reg_first_frame=0))
+    whole.load_state_dict(net.state_dict())
+    save_checkpoint(tmp_path / "whole.pt", whole)
+    lab = sr.main(["--data", str(tmp_path / "data"), "--label-scales", "1x1,0.7x1.4",
+                   "--per-sequence", "3", "--threads", "1", "--checkpoint", str(tmp_path / "whole.pt")])
     assert lab["label_scales"]["0.7x1.4"] != lab["label_scales"]["1x1"]  # the label reaches the box
     with pytest.raises(SystemExit):
         sr.main(["--data", str(tmp_path / "data"), "--label-scales", "0.7", "--threads", "1"])
