@@ -22,9 +22,9 @@ hardly); per frame a small brightness/contrast change (illumination varies along
 maps come from the tracker's own boxes, so the network must not copy a wrong extent from memory
 (a box that is too wide would otherwise grow, frame after frame); `map_log_uniform` draws its
 size factors uniform in log (linear draws are biased large, and the model learns that bias),
-`map_scale_min` moves their lower bound and `map_shared_prob` gives all those frames of a sample one size error,
-as a drifting track does (independent errors could be averaged away, a drift cannot). `distractor_prob` (pairs.py)
-centres the query window of a still on another object of the image when the target still fits
+`map_scale_min` moves their lower bound and `map_shared_prob` gives all those frames of a
+sample one size error, as a drifting track does (independent errors could be averaged away, a
+drift cannot). `distractor_prob` (pairs.py) centres the query window of a still on another object of the image when the target still fits
 in the window: a model that tracks "the salient thing at the centre" is then wrong, so it has
 to read the memory's label map (the stage-1 small model hardly did, see label_probe.py).
 `offcentre_memory_prob` does the same to the memory frames: the object at their centre is then
