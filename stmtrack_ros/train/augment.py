@@ -25,8 +25,9 @@ size factors uniform in log (linear draws are biased large, and the model learns
 `map_scale_min` moves their lower bound and `map_shared_prob` gives all those frames of a
 sample one size error, as a drifting track does (independent errors could be averaged away, a
 drift cannot). `distractor_prob` (pairs.py) centres the query window of a still on another
-object of the image when the target still fits in the window: a model that tracks "the salient thing at the centre" is then wrong, so it has
-to read the memory's label map (the stage-1 small model hardly did, see label_probe.py).
+object of the image when the target still fits in the window: a model that tracks "the
+salient thing at the centre" is then wrong, so it has to read the memory's label map (the
+stage-1 small model hardly did, see label_probe.py).
 `offcentre_memory_prob` does the same to the memory frames: the object at their centre is then
 not the one their label map marks, so "the thing at the memory's centre" is no shortcut either.
 """
