@@ -226,6 +226,27 @@ def test_paper_freeze_schedule_on_the_inception_model():
     assert any(p is net.basemodel_m.proj_fg_bg_label_map.weight for p in backbone["params"])
 
 
+def test_a_frozen_branch_keeps_its_weights_and_batchnorm_statistics(tmp_path):
+    """Training only the box branch (stage 2m) must leave the score branch bit-identical: its
+    BatchNorm running statistics are held, not only its affine parameters."""
+    base = load_config(_config(tmp_path, out="base", epochs=1))
+    start = Path(train(base)["final"])
+    path = _config(tmp_path, out="boxonly", epochs=1,
+                   freeze=[{"from_epoch": 0, "frozen": ["^(basemodel_|neck_)",
+                                                        "^head\\.(cls_ctr|cls_score|ctr_score)\\."]}])
+    cfg = load_config(path)
+    cfg["init"]["checkpoint"] = str(start)
+    after = torch.load(train(cfg)["final"], weights_only=True)["model_state_dict"]
+    before = torch.load(start, weights_only=True)["model_state_dict"]
+    boxes = ("head.reg.", "head.reg_offsets.", "head.bi", "head.si")
+    for k in before:
+        if k.startswith(boxes) and "num_batches" not in k and k.endswith(("weight", "bias", "bi", "si")):
+            assert not torch.equal(before[k], after[k]), f"{k} did not train"
+        elif not k.startswith(boxes):
+            assert torch.equal(before[k], after[k]), f"{k} changed although frozen"
+    assert not torch.equal(before["head.reg_offsets.bn.running_mean"], after["head.reg_offsets.bn.running_mean"])
+
+
 @pytest.mark.slow
 def test_ctrl_c_saves_last_and_resume_finishes(tmp_path):
     import signal
