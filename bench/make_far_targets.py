@@ -9,9 +9,13 @@ steered on them (`val.datasets` with layout `got10k`, or `stmtrack eval --data O
 
 Output: GOT-10k layout, `OUT/<sequence>/{00000001.jpg..., groundtruth.txt}` (1-based frame
 names, one `x,y,w,h` line per frame), plus `far_targets.json` saying what was made from what.
+With several factors each copy is named `f<factor>_<sequence>`: one folder to evaluate, with
+more tracking events, so that a single chaotic failure decides less (MODEL_CARD, stage 2m).
 
     python bench/make_far_targets.py --train-data ../shared/train_data --factor 4 \
         --only davis2016_val/blackswan davis2016_val/dog --out runs/far_val
+    python bench/make_far_targets.py --train-data ../shared/train_data --factor 2 3 4 \
+        --source davis2016_val --out runs/far_davis234
 """
 from __future__ import annotations
 
@@ -48,28 +52,39 @@ def shrink_video(frames, boxes, factor: float, out_dir: Path) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--train-data", required=True, help="a train_data folder (sequence_boxes.csv)")
-    ap.add_argument("--only", nargs="+", required=True, help="sequence names, e.g. davis2016_val/dog")
-    ap.add_argument("--factor", type=float, default=4.0, help="shrink factor (> 1)")
+    pick = ap.add_mutually_exclusive_group(required=True)
+    pick.add_argument("--only", nargs="+", help="sequence names, e.g. davis2016_val/dog")
+    pick.add_argument("--source", nargs="+", help="every sequence of these sources, e.g. davis2016_val")
+    ap.add_argument("--factor", type=float, nargs="+", default=[4.0],
+                    help="shrink factor(s) (> 1); several: one copy per factor, named f<factor>_...")
     ap.add_argument("--out", required=True, help="output folder (GOT-10k layout)")
     args = ap.parse_args(argv)
-    if not args.factor > 1.0:
-        ap.error(f"--factor must be > 1, got {args.factor}")
+    bad = [f for f in args.factor if not f > 1.0]
+    if bad:
+        ap.error(f"--factor must be > 1, got {bad[0]}")
     try:
-        videos = load_manifest_sequences(args.train_data, only=args.only)
+        videos = load_manifest_sequences(args.train_data, sources=args.source, only=args.only)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    missing = sorted(set(args.only) - {v.name.split("#")[0] for v in videos})
+    asked = args.only or args.source
+    # sequence names are "<source>/<name>#<track>" in train_data
+    found = {v.name.split("#")[0] if args.only else v.name.split("/")[0] for v in videos}
+    missing = sorted(set(asked) - found)
     if missing:
-        print(f"error: no such sequence(s) in {args.train_data}: {', '.join(missing)}", file=sys.stderr)
+        print(f"error: no such sequence(s) or source(s) in {args.train_data}: {', '.join(missing)}",
+              file=sys.stderr)
         return 2
     out = Path(args.out)
     made = {}
-    for v in videos:
-        name = v.name.replace("/", "_").replace("#", "_")
-        made[name] = dict(source=v.name, **shrink_video(v.frames, v.boxes, args.factor, out / name))
+    for factor in args.factor:
+        prefix = f"f{factor:g}_" if len(args.factor) > 1 else ""
+        for v in videos:
+            name = prefix + v.name.replace("/", "_").replace("#", "_")
+            made[name] = dict(source=v.name, factor=factor,
+                              **shrink_video(v.frames, v.boxes, factor, out / name))
     (out / "far_targets.json").write_text(json.dumps(
-        {"train_data": str(args.train_data), "factor": args.factor, "sequences": made}, indent=1))
+        {"train_data": str(args.train_data), "factors": args.factor, "sequences": made}, indent=1))
     print(json.dumps(made, indent=1))
     return 0
 

@@ -164,6 +164,15 @@ def test_far_targets_shrink_frames_and_boxes_into_a_got10k_folder(tmp_path):
     small = cv2.imread(str(seq.frames[0]))
     assert small.shape[:2] == (round(src.shape[0] / 4), round(src.shape[1] / 4))
     assert np.allclose(seq.gt, np.tile(np.array(box) / 4, (3, 1)), atol=1e-3)
+    # several factors, a whole source: one folder, one prefixed copy per factor
+    both = tmp_path / "far23"
+    assert far.main(["--train-data", str(tmp_path / "td"), "--source", "demo",
+                     "--factor", "2", "3", "--out", str(both)]) == 0
+    seqs = {s.name: s for s in load_dataset(both)}
+    assert sorted(seqs) == ["f2_demo_bunny_1", "f3_demo_bunny_1"], sorted(seqs)
+    assert np.allclose(seqs["f3_demo_bunny_1"].gt[0], np.array(box) / 3, atol=1e-3)
+    assert far.main(["--train-data", str(tmp_path / "td"), "--source", "nope",
+                     "--out", str(both)]) == 2
 
 
 def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
