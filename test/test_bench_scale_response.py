@@ -175,6 +175,47 @@ def test_far_targets_shrink_frames_and_boxes_into_a_got10k_folder(tmp_path):
                      "--out", str(both)]) == 2
 
 
+def test_paste_targets_cross_the_target_mid_video_and_keep_the_ground_truth(tmp_path):
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    far, paste = load("make_far_targets"), load("make_paste_targets")
+    _tiny_train_data(tmp_path / "td", n=6)
+    assert far.main(["--train-data", str(tmp_path / "td"), "--source", "demo", "--factor", "2", "3",
+                     "--out", str(tmp_path / "far")]) == 0
+    out = tmp_path / "paste"
+    assert paste.main(["--src", str(tmp_path / "far"), "--out", str(out)]) == 0
+    from stmtrack_ros.eval.datasets import load_dataset
+    src = {s.name: s for s in load_dataset(tmp_path / "far")}
+    made = {s.name: s for s in load_dataset(out)}
+    assert sorted(made) == sorted(f"{n}_{k}" for n in src for k in ("other", "twin"))
+    meta = json.loads((out / "paste_targets.json").read_text())["sequences"]
+    assert meta["f2_demo_bunny_1_other"]["distractor"] == "f3_demo_bunny_1"
+    for name, seq in made.items():
+        orig = src[meta[name]["source"]]
+        assert np.array_equal(seq.gt, orig.gt)  # the target is still the real one
+        donor = src[meta[name]["distractor"]]
+        patch = paste.first_patch(donor, float(orig.gt[0, 2] * orig.gt[0, 3]))
+        centres = paste.path(orig, patch.shape[:2], meta[name]["direction"] == "left to right")
+        mid = len(orig.frames) // 2
+        assert np.allclose(centres[mid], orig.gt[mid, :2] + orig.gt[mid, 2:] / 2)  # crosses it
+        assert centres[0][0] + patch.shape[1] / 2 <= 0 or centres[0][1] + patch.shape[0] / 2 <= 0
+        # on the way there the written frame shows the patch where the path puts it
+        k = 2
+        img = cv2.imread(str(seq.frames[k])).astype(np.float32)
+        ph, pw = patch.shape[:2]
+        x0, y0 = int(round(centres[k][0] - pw / 2)), int(round(centres[k][1] - ph / 2))
+        xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + pw, img.shape[1]), min(y0 + ph, img.shape[0])
+        assert xb - xa > 4 and yb - ya > 4
+        shown = img[ya:yb, xa:xb]
+        want = patch[ya - y0:yb - y0, xa - x0:xb - x0].astype(np.float32)
+        before = cv2.imread(str(orig.frames[k])).astype(np.float32)[ya:yb, xa:xb]
+        assert np.abs(shown - want).mean() < 6 < np.abs(before - want).mean()
+    assert paste.main(["--src", str(tmp_path / "nope"), "--out", str(out)]) == 2
+
+
 def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
     from stmtrack_ros.tracker.crop import box_in_centred_crop as _in_crop
     from stmtrack_ros.tracker.crop import box_label_map, fg_bg_map
