@@ -114,7 +114,7 @@ class STMHead(nn.Module):
         fq_towers = fq if query_keep is None else fq * query_keep
         y = torch.cat([memory_read(fm, fq, self.value_channels), fq_towers], dim=1)
         cls_feat = self.cls_ctr(y)
-        if self.reg_first_frame:
+        if self.reg_first_frame and fm.shape[2] > 1:  # with one frame the read above is the same
             y = torch.cat([memory_read(fm[:, :, :1], fq, self.value_channels), fq_towers], dim=1)
         reg_feat = self.reg(y)
         cls = self.cls_score(cls_feat).permute(0, 2, 3, 1).reshape(b, -1, 1)

@@ -140,9 +140,10 @@ def apply_freeze(model: STMTrackNet, patterns) -> int:
     return n
 
 
-def hold_frozen_norms(model: torch.nn.Module) -> None:
-    """After `model.train()`: a BatchNorm whose affine parameters are frozen keeps its running
-    statistics too, so a frozen branch computes exactly what it did before training."""
+def train_mode(model: torch.nn.Module) -> None:
+    """`model.train()`, except that a BatchNorm whose affine parameters are frozen keeps its
+    running statistics too, so a frozen branch computes exactly what it did before training."""
+    model.train()
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.affine \
                 and not any(p.requires_grad for p in m.parameters(recurse=False)):
@@ -338,8 +339,7 @@ def train(cfg: dict, resume=None) -> dict:
                         model, device_ids=[device.index] if device.type == "cuda" else None)
                 if d.main:
                     print(f"train: epoch {epoch}: {n_frozen} parameter tensors frozen", flush=True)
-            model.train()
-            hold_frozen_norms(model)
+            train_mode(model)
             first = start_it if epoch == start_epoch else 0
             loader = DataLoader(dataset, batch_sampler=IterationBatches(epoch, iters, batch, d.rank, d.world, first),
                                 num_workers=workers, worker_init_fn=worker_init if workers else None,
@@ -414,8 +414,7 @@ def train(cfg: dict, resume=None) -> dict:
                     and (epoch + 1) % int(val_cfg["every_epochs"]) == 0 and d.main):
                 from .validate import validate
                 scores = validate(model, val_cfg, device)
-                model.train()
-                hold_frozen_norms(model)
+                train_mode(model)
                 print(f"train: validation after epoch {epoch}: "
                       + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
                 if tb is not None:
