@@ -58,6 +58,7 @@ class CropJitter:
     lowres_max: float = 3.0
     distractor_prob: float = 0.0  # query of a still: window centred on another of its boxes
     offcentre_memory_prob: float = 0.0  # memory of a still: windows centred on another box
+    paste_prob: float = 0.0  # per sample: an object pasted beside the target in every frame (paste.py)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ DEFAULTS = {
         "lowres_max": 3.0,
         "distractor_prob": 0.0,  # query of a still centred on another of its boxes
         "offcentre_memory_prob": 0.0,  # memory crops of a still centred on another of its boxes
+        "paste_prob": 0.0,  # per sample: an object pasted beside the target in every frame
         "random_box_prob": 0.0,  # a still's target replaced by a random textured box (sampler.py)
         "num_workers": 2,
     },

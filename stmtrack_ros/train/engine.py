@@ -220,7 +220,8 @@ def build_data(cfg: dict, mc: ModelConfig):
                           random_box_prob=float(data["random_box_prob"]))
     floats = ("context", "scale_jitter", "shift_jitter", "stretch_jitter", "flip_prob",
               "gray_prob", "photometric", "map_jitter", "map_scale_min", "map_shared_prob",
-              "lowres_prob", "lowres_max", "distractor_prob", "offcentre_memory_prob")
+              "lowres_prob", "lowres_max", "distractor_prob", "offcentre_memory_prob",
+              "paste_prob")
     jitter = CropJitter(size=mc.q_size, map_log_uniform=bool(data["map_log_uniform"]),
                         **{k: float(data[k]) for k in floats})
     return sets, sampler, jitter
