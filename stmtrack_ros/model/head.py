@@ -117,12 +117,24 @@ class STMHead(nn.Module):
         if self.reg_first_frame and fm.shape[2] > 1:  # with one frame the read above is the same
             y = torch.cat([memory_read(fm[:, :, :1], fq, self.value_channels), fq_towers], dim=1)
         reg_feat = self.reg(y)
-        cls = self.cls_score(cls_feat).permute(0, 2, 3, 1).reshape(b, -1, 1)
-        ctr = self.ctr_score(cls_feat).permute(0, 2, 3, 1).reshape(b, -1, 1)
+        cls, ctr = self._cls_ctr(cls_feat)
         raw = self.reg_offsets(reg_feat).permute(0, 2, 3, 1).reshape(b, -1, 4)
         offsets = torch.exp(self.si * raw + self.bi) * self.total_stride  # (l, t, r, b)
         boxes = torch.cat([self.fm_ctr - offsets[..., :2], self.fm_ctr + offsets[..., 2:]], dim=-1)
         return cls, ctr, boxes
+
+    def first_frame_logits(self, fm: torch.Tensor, fq: torch.Tensor):
+        """cls and ctr logits (B,P,1) of the score branch reading memory frame 0 alone: how much
+        each query cell looks like the target of the first frame (the user's box, never the
+        tracker's own), a check on a read that later memory frames may have led astray."""
+        return self._cls_ctr(self.cls_ctr(
+            torch.cat([memory_read(fm[:, :, :1], fq, self.value_channels), fq], dim=1)))
+
+    def _cls_ctr(self, feat: torch.Tensor):
+        """Score tower features (B, width, s, s) -> cls and ctr logits (B, P, 1)."""
+        b = feat.shape[0]
+        return (self.cls_score(feat).permute(0, 2, 3, 1).reshape(b, -1, 1),
+                self.ctr_score(feat).permute(0, 2, 3, 1).reshape(b, -1, 1))
 
 
 def make_grid(config: ModelConfig) -> torch.Tensor:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ..tracker.params import HP_PRESETS, MODES, TrackerParams
+from ..tracker.params import CONFIDENCES, HP_PRESETS, MODES, TrackerParams
 from .convert import MONO16_SCALINGS
 
 NODE_NAME = "stmtrack"
@@ -43,6 +43,9 @@ TRACKER_SPECS = {
     "mode": Spec("memory mode: exact = official unbounded memory, bounded = O(capacity)",
                  choices=MODES),
     "memory_capacity": Spec("bounded mode: memory frames kept", range=(2, 1024)),
+    "confidence": Spec("the read behind the reported confidence: memory (official) or "
+                       "first_frame (frame 0 alone: drops on a drift)", choices=CONFIDENCES,
+                       runtime=True),
     "memory_threshold": Spec("bounded mode: confidence a frame needs to enter memory",
                              range=(0.0, 1.0), runtime=True),
     "lost_threshold": Spec("confidence below this counts toward LOST", range=(0.0, 1.0),

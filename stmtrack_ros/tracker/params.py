@@ -32,15 +32,22 @@ HP_PRESETS = {
 }
 
 MODES = ("exact", "bounded")
+# what `confidence` is: "memory", the official score of the chosen cell (the read of every
+# memory frame); "first_frame", the score of the same cell read against frame 0 alone (the
+# user's box): it stays high while the track is on the target and drops when the memory has
+# led it onto a neighbour or the background (MODEL_CARD, "Confidence")
+CONFIDENCES = ("memory", "first_frame")
 
 
 @dataclass
 class TrackerParams:
-    """What a user of the tracker may set. `confidence` (what the thresholds compare with) is the
-    network's raw score at the chosen location, sigmoid(cls)*sigmoid(ctr), in [0, 1]."""
+    """What a user of the tracker may set. The confidence (what the thresholds compare with, and
+    what a result reports) is a raw network score at the chosen location, sigmoid(cls)·sigmoid(ctr)
+    in [0, 1], read as `confidence` says (CONFIDENCES)."""
     hp: str = "got10k"                 # hyper-parameter preset (HP_PRESETS)
     mode: str = "bounded"              # "exact": official, unbounded memory; "bounded": O(capacity)
     memory_capacity: int = 8           # bounded: representatives kept over the history
+    confidence: str = "memory"         # CONFIDENCES: the read behind the reported score
     # thresholds: below the bundled model's confidence on tracked DAVIS frames (p10 0.6), above
     # it on frames without the target (blank: 0.03-0.21); MODEL_CARD "LOST"
     memory_threshold: float = 0.3      # bounded: a frame enters memory only at this confidence
@@ -67,6 +74,8 @@ class TrackerParams:
             why.append(f"hp={self.hp!r} is not a preset; choose one of {', '.join(HP_PRESETS)}")
         if self.mode not in MODES:
             why.append(f"mode={self.mode!r}; choose 'exact' or 'bounded'")
+        if self.confidence not in CONFIDENCES:
+            why.append(f"confidence={self.confidence!r}; choose one of {', '.join(CONFIDENCES)}")
         if not isinstance(self.memory_capacity, int) or isinstance(self.memory_capacity, bool) \
                 or not 2 <= self.memory_capacity <= 1024:
             why.append(f"memory_capacity={self.memory_capacity!r} must be an integer in 2..1024")

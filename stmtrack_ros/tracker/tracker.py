@@ -144,7 +144,8 @@ class Tracker:
 
     def _eager_fns(self) -> dict:
         return {"memorize": self._net.memorize, "query_features": self._net.query_features,
-                "read_memory": self._net.read_memory}
+                "read_memory": self._net.read_memory,
+                "first_frame_score": self._net.first_frame_score}
 
     def _call(self, which: str, *args):
         fn = self._fns[which]
@@ -245,7 +246,12 @@ class Tracker:
         prior_pos = self._pos
         step = next_state(score, boxes, prior_pos, self._sz, scale_q, self._window, hp,
                           self._image_hw, s)
-        conf = min(max(step.score, 0.0), 1.0)
+        conf = step.score
+        if params.confidence == "first_frame" and len(frames) > 1:
+            k = frames.index(0)  # every read holds frame 0 (memory.py)
+            first = self._call("first_frame_score", fq, memory[:, :, k:k + 1])
+            conf = float(first[0, step.best, 0])
+        conf = min(max(conf, 0.0), 1.0)
 
         state, low = self._state, self._low_count
         if state == TrackState.TRACKING:
