@@ -29,6 +29,10 @@ def test_the_first_frame_score_is_the_read_of_a_one_frame_memory(optimize):
         full, _, _, _ = net.read_memory(fq, memory)
     assert torch.allclose(first, alone, rtol=1e-5, atol=0)
     assert not torch.allclose(first, full, rtol=1e-3, atol=0)  # the other frames change the read
+    # one cell at a time (a window of the grid inside, the whole grid at the edge): the same
+    with torch.inference_mode():
+        cells = torch.cat([net.first_frame_score(fq, memory, k) for k in range(first.shape[1])], 1)
+    assert cells.shape == first.shape and torch.allclose(cells, first, rtol=1e-4, atol=1e-6)
 
 
 def test_confidence_must_be_a_known_read():

@@ -26,6 +26,7 @@ class ConvTower(nn.Module):
         for _ in range(n_convs - 1):
             layers += [nn.ReLU(inplace=True), nn.Conv2d(width, width, 3, padding=1)]
         self.conv_layers = nn.Sequential(*layers)
+        self.radius = n_convs  # an output cell sees the input cells this far away
 
     def forward(self, x):
         return self.conv_layers(self.conv1(x))
@@ -123,12 +124,26 @@ class STMHead(nn.Module):
         boxes = torch.cat([self.fm_ctr - offsets[..., :2], self.fm_ctr + offsets[..., 2:]], dim=-1)
         return cls, ctr, boxes
 
-    def first_frame_logits(self, fm: torch.Tensor, fq: torch.Tensor):
+    def first_frame_logits(self, fm: torch.Tensor, fq: torch.Tensor, cell: int | None = None):
         """cls and ctr logits (B,P,1) of the score branch reading memory frame 0 alone: how much
         each query cell looks like the target of the first frame (the user's box, never the
-        tracker's own), a check on a read that later memory frames may have led astray."""
-        return self._cls_ctr(self.cls_ctr(
+        tracker's own), a check on a read that later memory frames may have led astray.
+
+        With `cell` (k = row·s + col), that cell's logits (B,1,1) alone. A cell at least
+        `radius` cells from the grid's edge is computed on the window of query cells its
+        towers see (3x3 convs, 1x1 outputs): the same numbers for a sixth of the work."""
+        r = self.cls_ctr.radius
+        s = fq.shape[-1]
+        if cell is not None:
+            row, col = divmod(int(cell), s)
+            if r <= row < s - r and r <= col < s - r:
+                fq = fq[:, :, row - r:row + r + 1, col - r:col + r + 1]
+                cell = r * (2 * r + 1) + r  # the window's centre
+        cls, ctr = self._cls_ctr(self.cls_ctr(
             torch.cat([memory_read(fm[:, :, :1], fq, self.value_channels), fq], dim=1)))
+        if cell is None:
+            return cls, ctr
+        return cls[:, cell:cell + 1], ctr[:, cell:cell + 1]
 
     def _cls_ctr(self, feat: torch.Tensor):
         """Score tower features (B, width, s, s) -> cls and ctr logits (B, P, 1)."""

@@ -105,11 +105,13 @@ class STMTrackNet(nn.Module):
         cls_prob, ctr_prob = torch.sigmoid(cls), torch.sigmoid(ctr)
         return cls_prob * ctr_prob, boxes, cls_prob, ctr_prob
 
-    def first_frame_score(self, fq: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    def first_frame_score(self, fq: torch.Tensor, memory: torch.Tensor,
+                          cell: int | None = None) -> torch.Tensor:
         """(B,P,1) score, sigmoid(cls)·sigmoid(ctr), of the memory's frame 0 read alone
-        (STMHead.first_frame_logits); equal to `read_memory`'s when the memory is that frame."""
+        (STMHead.first_frame_logits); equal to `read_memory`'s when the memory is that frame.
+        With `cell`: that cell's score alone, (B,1,1)."""
         self._check_memory(memory, fq.shape[0])
-        cls, ctr = self.head.first_frame_logits(memory.to(fq.dtype), fq)
+        cls, ctr = self.head.first_frame_logits(memory.to(fq.dtype), fq, cell)
         return torch.sigmoid(cls) * torch.sigmoid(ctr)
 
     def forward_train(self, im_m: torch.Tensor, maps_m: torch.Tensor, im_q: torch.Tensor,

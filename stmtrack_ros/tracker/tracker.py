@@ -74,7 +74,9 @@ class Tracker:
         self._fns = self._eager_fns()
         if self.params.compile:
             # the memory read takes T = 1..6 frames: dynamic; the fixed-size passes are static
-            self._fns = {name: torch.compile(fn, dynamic=name == "read_memory")
+            # (first_frame_score stays eager: its cell argument would recompile it per value)
+            self._fns = {name: fn if name == "first_frame_score" else
+                         torch.compile(fn, dynamic=name == "read_memory")
                          for name, fn in self._fns.items()}
         self._reuse_query = bool(self.config.siamese_keys)
         self._window = cosine_window(self.config.score_size)
@@ -249,8 +251,7 @@ class Tracker:
         conf = step.score
         if params.confidence == "first_frame" and len(frames) > 1:
             k = frames.index(0)  # every read holds frame 0 (memory.py)
-            first = self._call("first_frame_score", fq, memory[:, :, k:k + 1])
-            conf = float(first[0, step.best, 0])
+            conf = float(self._call("first_frame_score", fq, memory[:, :, k:k + 1], step.best))
         conf = min(max(conf, 0.0), 1.0)
 
         state, low = self._state, self._low_count
