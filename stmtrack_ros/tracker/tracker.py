@@ -101,7 +101,7 @@ class Tracker:
         self.last_step = None          # post-processing details of the last track (diagnostics)
 
     def set_params(self, params: TrackerParams) -> None:
-        """Change settings on a live tracker. Thresholds, lost_* and memory_threshold apply from
+        """Change settings on a live tracker. confidence, thresholds, lost_* and memory_threshold apply from
         the next frame; hp, mode and memory_capacity from the next `init`; the rest (device,
         precision, compile, optimize, threads) need a new Tracker (ValueError)."""
         params = params.check()
