@@ -101,9 +101,10 @@ class Tracker:
         self.last_step = None          # post-processing details of the last track (diagnostics)
 
     def set_params(self, params: TrackerParams) -> None:
-        """Change settings on a live tracker. confidence, thresholds, lost_* and memory_threshold apply from
-        the next frame; hp, mode and memory_capacity from the next `init`; the rest (device,
-        precision, compile, optimize, threads) need a new Tracker (ValueError)."""
+        """Change settings on a live tracker. confidence, the thresholds, lost_* and
+        memory_threshold apply from the next frame; hp, mode and memory_capacity from the next
+        `init`; the rest (device, precision, compile, optimize, threads) need a new Tracker
+        (ValueError)."""
         params = params.check()
         fixed = [n for n in ("device", "fp16", "bf16", "compile", "optimize", "threads")
                  if getattr(params, n) != getattr(self.params, n)]
