@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "train": ("stmtrack_ros.train.train_cli", "train an STMTrack model (one CPU or torchrun/DDP)"),
     "pseudo-tracks": ("stmtrack_ros.train.pseudo_tracks",
                       "label random targets in videos with a teacher tracker (training material)"),
+    "average": ("stmtrack_ros.train.average", "average the weights of checkpoints of one model (a soup)"),
     "bag-track": ("stmtrack_ros.bags", "run the tracker over a recorded camera bag, write Track messages"),
 }
 
