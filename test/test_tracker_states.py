@@ -98,3 +98,18 @@ def test_set_params_refuses_device_change(net):
         tr.set_params(TrackerParams(device="cuda"))
     with pytest.raises(ValueError, match="invalid"):
         tr.set_params(TrackerParams(lost_frames=0))
+
+
+def test_warm_up_leaves_no_trace():
+    """The node warms the tracker up at start (compilation, kernel choice): afterwards it is
+    IDLE, keeps its parameters, and tracks exactly as a fresh one."""
+    p = TrackerParams(mode="bounded", memory_capacity=4, optimize=False)
+    warm, fresh = Tracker(tiny_net(siamese_keys=1), p), Tracker(tiny_net(siamese_keys=1), p)
+    assert warm.warm_up() > 0
+    assert warm.state == TrackState.IDLE and warm.frame_index == -1 and warm.params == p
+    assert warm.memory_stats()["features"] == 0
+    for tr in (warm, fresh):
+        tr.init(square_frame(0), SQUARE_BOX)
+    for t in range(1, 8):
+        a, b = warm.update(square_frame(t)), fresh.update(square_frame(t))
+        assert a.box == b.box and a.confidence == b.confidence and a.memory_frames == b.memory_frames

@@ -107,8 +107,10 @@ class TrackerNode(Node):
         t0 = time.monotonic()
         self.tracker = Tracker.from_checkpoint(ckpt, self.params)
         self.device = str(getattr(self.tracker, "device", self.params.device))
+        warm = self.tracker.warm_up()  # compilation and kernel choice now, not on the first target
         self.get_logger().info(f"loaded {ckpt} on {self.device} in {time.monotonic() - t0:.1f} s "
-                               f"(mode {self.params.mode}, hp {self.params.hp})")
+                               f"(mode {self.params.mode}, hp {self.params.hp}; warm-up "
+                               f"{warm:.1f} s)")
 
         self.stats = NodeStats()
         self.buffer = FrameBuffer(self.settings.frame_buffer_size)
