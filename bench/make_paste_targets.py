@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from stmtrack_ros.eval.datasets import DatasetError, load_dataset
+from stmtrack_ros.train.paste import paste_at
 
 KINDS = ("other", "twin")
 
@@ -42,16 +43,6 @@ def first_patch(seq, area: float) -> np.ndarray:
     s = np.sqrt(area / (patch.shape[0] * patch.shape[1]))
     size = (max(int(round(patch.shape[1] * s)), 2), max(int(round(patch.shape[0] * s)), 2))
     return cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
-
-
-def paste(img: np.ndarray, patch: np.ndarray, centre) -> None:
-    """Paste `patch` centred at `centre` (x, y), clipped to the image, in place."""
-    ph, pw = patch.shape[:2]
-    x0, y0 = int(round(centre[0] - pw / 2)), int(round(centre[1] - ph / 2))
-    xa, ya = max(x0, 0), max(y0, 0)
-    xb, yb = min(x0 + pw, img.shape[1]), min(y0 + ph, img.shape[0])
-    if xb > xa and yb > ya:
-        img[ya:yb, xa:xb] = patch[ya - y0:yb - y0, xa - x0:xb - x0]
 
 
 def path(seq, patch_hw, horizontal: bool) -> np.ndarray:
@@ -70,11 +61,12 @@ def path(seq, patch_hw, horizontal: bool) -> np.ndarray:
 def write_copy(seq, patch: np.ndarray, horizontal: bool, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     centres = path(seq, patch.shape[:2], horizontal)
+    opaque = np.ones(patch.shape[:2], np.float32)  # a hard-edged rectangle
     for i, (frame, c) in enumerate(zip(seq.frames, centres), 1):
         img = cv2.imread(str(frame), cv2.IMREAD_COLOR)
         if img is None:
             raise DatasetError(f"cannot read frame {frame}")
-        paste(img, patch, c)
+        img = paste_at(img, patch, opaque, c)
         if not cv2.imwrite(str(out_dir / f"{i:08d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 90]):
             raise OSError(f"cannot write {out_dir / f'{i:08d}.jpg'}")
     np.savetxt(out_dir / "groundtruth.txt", seq.gt, fmt="%.3f", delimiter=",")
