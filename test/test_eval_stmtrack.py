@@ -5,9 +5,9 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from conftest import shared_path
 from eval_synth import project_sequence
+
 from stmtrack_ros.cli import main
 from stmtrack_ros.eval.datasets import load_dataset
 
@@ -34,9 +34,17 @@ def test_stmtrack_adapter_matches_tracker(tmp_path, portable_seed1_checkpoint):
     tracker = Tracker.from_checkpoint(portable_seed1_checkpoint, TrackerParams(mode="exact", hp="otb"))
     frames = [cv2.imread(str(p)) for p in seq.frames]
     tracker.init(frames[0], tuple(seq.gt[0]))
-    direct = np.array([tracker.update(f).box for f in frames[1:]])
+    results = [tracker.update(f) for f in frames[1:]]
+    direct = np.array([r.box for r in results])
     stored = np.loadtxt(out / "stmtrack-exact-otb" / "right" / "right_001.txt", delimiter=",")
     np.testing.assert_allclose(stored[1:], direct + [1, 1, 0, 0], atol=2e-3)
+    # so are the confidences and states (VOT-LT files beside the boxes; row 1 = init)
+    folder = out / "stmtrack-exact-otb" / "right"
+    conf = np.loadtxt(folder / "right_001_confidence.value")
+    np.testing.assert_allclose(conf[1:], [r.confidence for r in results], atol=1e-5)
+    assert np.loadtxt(folder / "right_001_state.value").astype(int).tolist() == \
+        [1] + [int(r.state) for r in results]
+    assert summary["trackers"]["stmtrack-exact-otb"]["longterm"]["confidence_source"] == "tracker"
 
 
 def test_stmtrack_bad_settings_are_one_line_errors(tmp_path, capsys):

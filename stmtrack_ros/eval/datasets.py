@@ -26,6 +26,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 ONE_BASED = 1.0   # offset of MATLAB/OTB-style annotations
 ZERO_BASED = 0.0
 
+# per-frame label files (kept in Sequence.extra) and the value that means "target absent"
+ABSENCE_FLAGS = (("absence", 1), ("cover", 0), ("full_occlusion", 1), ("out_of_view", 1))
+
 # OTB-2015 sequences whose annotation starts after image 1 (the benchmark's configSeqs);
 # sequences whose annotation ends early (Football1, Freeman3/4, Diving) use the first N images.
 OTB_START_FRAME = {"BlurCar1": 247, "BlurCar3": 3, "BlurCar4": 18, "David": 300, "Tiger1": 6}
@@ -61,13 +64,24 @@ class Sequence:
         """False for test splits that only publish the first box (GOT-10k/TrackingNet test)."""
         return len(self.gt) == len(self.frames)
 
-    def truncated(self, max_frames: int | None) -> "Sequence":
+    def truncated(self, max_frames: int | None) -> Sequence:
         if not max_frames or max_frames >= len(self.frames):
             return self
         n = max(2, int(max_frames))
         return dataclasses.replace(self, frames=self.frames[:n], gt=self.gt[:n], valid=self.valid[:n],
                                    extra={k: v[:n] if isinstance(v, np.ndarray) else v
                                           for k, v in self.extra.items()})
+
+    def absent(self) -> np.ndarray:
+        """(N,) bool: frames whose target is absent by the dataset's own labels, scored the
+        long-term way (eval.longterm): no usable box (NaN rows: UAV123, VOT-LT, this project),
+        GOT-10k absence.label 1 or cover.label 0, LaSOT full_occlusion or out_of_view 1."""
+        out = ~gt_valid(self.gt)
+        for label, absent_value in ABSENCE_FLAGS:
+            flags = self.extra.get(label)
+            if isinstance(flags, np.ndarray) and len(flags) == len(out):
+                out |= flags == absent_value
+        return out
 
     def to_native(self, boxes: np.ndarray) -> np.ndarray:
         """0-based boxes -> the dataset's own convention (for result files)."""

@@ -10,14 +10,21 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics, plots
+from . import longterm, metrics, plots
 from .datasets import Sequence
-from .runner import load_result
+from .runner import STMTRACK, load_result, load_scores
 
 SCALARS = ("auc", "precision", "norm_precision", "ao", "sr50", "sr75", "fps")
 HEADERS = {"auc": "AUC", "precision": "P@20px", "norm_precision": "norm. P", "ao": "AO",
            "sr50": "SR0.5", "sr75": "SR0.75", "fps": "FPS"}
 CURVES = ("success_curve", "precision_curve", "norm_precision_curve")
+LT_SCALARS = ("f_score", "lt_precision", "lt_recall", "auroc", "spearman", "lost_precision",
+              "lost_recall", "absent_lost_recall", "wrong_recall_at_p80", "refound_rate")
+LT_HEADERS = {"f_score": "F", "lt_precision": "Pr", "lt_recall": "Re", "auroc": "AUROC",
+              "spearman": "Spearman", "lost_precision": "LOST P", "lost_recall": "LOST R",
+              "absent_lost_recall": "LOST R absent", "wrong_recall_at_p80": "R@P0.8",
+              "refound_rate": "re-found"}
+LT_COUNTS = ("frames", "absent_frames", "wrong_frames", "lost_frames", "returns")
 
 
 def image_size(seq: Sequence) -> tuple:
@@ -52,9 +59,9 @@ def _clean(v):
         return [_clean(x) for x in v.tolist()]
     if isinstance(v, (list, tuple)):
         return [_clean(x) for x in v]
-    if isinstance(v, float) or isinstance(v, np.floating):
+    if isinstance(v, (float, np.floating)):
         v = float(v)
-        return None if math.isnan(v) else round(v, 8)
+        return round(v, 8) if math.isfinite(v) else None   # JSON has no NaN/inf
     if isinstance(v, np.integer):
         return int(v)
     return v
@@ -66,7 +73,7 @@ def summarize(out, labels: list, sequences: list, count_init_frame: bool = False
     trackers = {}
     for label in labels:
         settings_file = Path(out) / label / "run.json"
-        per_seq, times, missing, seq_out = [], [], [], {}
+        per_seq, times, missing, seq_out, tables = [], [], [], {}, []
         for seq in sequences:
             res = load_result(out, label, seq)
             if res is None:
@@ -80,15 +87,28 @@ def summarize(out, labels: list, sequences: list, count_init_frame: bool = False
             times.append(t)
             seq_out[seq.name] = {k: m[k] for k in ("frames",) + SCALARS}
             seq_out[seq.name]["lost_frames"] = int(np.isnan(boxes[1:, 0]).sum())
+            scores = load_scores(out, label, seq)
+            if scores is not None:
+                first = 0 if count_init_frame else 1
+                table = longterm.frame_table(boxes[first:], seq.gt[first:], ~seq.absent()[first:],
+                                             scores[0][first:], scores[1][first:], sizes[seq.name])
+                tables.append(table)
+                seq_out[seq.name]["absent_frames"] = int((~table["present"]).sum())
+                seq_out[seq.name]["lost_state_frames"] = int(table["lost"].sum())
         overall = metrics.aggregate(per_seq, times)
+        settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
+        lt = longterm.summarize(tables) if tables and len(tables) == len(per_seq) else {}
+        if lt:
+            lt["confidence_source"] = "tracker" if settings.get("kind") == STMTRACK else "failure flag"
         trackers[label] = {
-            "settings": json.loads(settings_file.read_text()) if settings_file.is_file() else {},
+            "settings": settings,
             "overall": {k: overall[k] for k in ("sequences", "frames") + SCALARS + CURVES} if overall else {},
+            "longterm": lt,
             "sequences": seq_out,
             "missing": missing,
         }
     summary = {
-        "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "protocol": {
             "evaluation": "one-pass: init on frame 1 with its ground truth, update on frames 2..N",
@@ -104,6 +124,19 @@ def summarize(out, labels: list, sequences: list, count_init_frame: bool = False
                      "pooled over all frames",
             "fps": "frames / seconds spent in the tracker's update() (image decoding excluded)",
             "lost": "a frame where a tracker reported failure (NaN box) has IoU 0",
+            "longterm": "frames as above, absent-target frames included (NaN ground truth, GOT-10k "
+                        "absence/cover 0, LaSOT full_occlusion/out_of_view); IoU with the image-clipped "
+                        "boxes, 0 where the target is absent. F/Pr/Re: VOT long-term tracking "
+                        "precision/recall (mean IoU of boxes with confidence >= t / summed IoU over "
+                        "present frames), sequence-averaged curves over 100 confidence quantiles, at the "
+                        "threshold of the best F. AUROC: confidence of frames with IoU >= 0.5 vs wrong "
+                        "frames (IoU < 0.1 or absent). Spearman: confidence vs IoU, all frames. LOST P/R: "
+                        "LOST frames that are wrong / wrong frames that are LOST (absent: against absent "
+                        "frames). R@P0.8: best recall of 'confidence < t' on wrong frames at precision "
+                        ">= 0.8. re-found: returns after an absence with a TRACKING frame of IoU >= 0.5 "
+                        "within 10 frames. Peers without a confidence (confidence_source 'failure "
+                        "flag'): confidence 1 and TRACKING while they claim the target, 0 and LOST on "
+                        "failure; pooled over a tracker's sequences, none when a sequence lacks them",
         },
         "trackers": trackers,
     }
@@ -128,6 +161,15 @@ def markdown(summary: dict) -> str:
         for s in seqs:
             cells = [_fmt(trk[n]["sequences"].get(s, {}).get("auc"), "auc") for n in order]
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    lt = {k: v["longterm"] for k, v in trk.items() if v.get("longterm")}
+    if lt:
+        lines += ["", "Long-term (confidence and state; protocol.longterm in summary.json):", "",
+                  "| tracker | " + " | ".join(LT_HEADERS[k] for k in LT_SCALARS) + " | "
+                  + " | ".join(c.replace("_", " ") for c in LT_COUNTS) + " | confidence |",
+                  "|---" * (len(LT_SCALARS) + len(LT_COUNTS) + 2) + "|"]
+        for name in sorted(lt, key=lambda k: -(lt[k]["f_score"] or 0)):
+            cells = [_fmt(lt[name][k], k) for k in LT_SCALARS] + [str(lt[name][c]) for c in LT_COUNTS]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {lt[name]['confidence_source']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -148,4 +190,7 @@ def write_report(summary: dict, out) -> dict:
     if overall:
         paths["success_plot"] = plots.success_plot(overall, out / "success.png")
         paths["precision_plot"] = plots.precision_plot(overall, out / "precision.png")
+    lt = {k: v["longterm"] for k, v in summary["trackers"].items() if v.get("longterm")}
+    if lt:
+        paths["pr_plot"] = plots.pr_plot(lt, out / "pr.png")
     return paths

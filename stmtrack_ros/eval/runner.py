@@ -5,6 +5,11 @@ layout, resumably:
                                            convention (row 1 = the init box), NaN = reported lost
     <out>/<tracker>/<seq>/<seq>_time.txt   seconds per frame (row 1 = init, others = update only;
                                            image decoding is never timed)
+    <out>/<tracker>/<seq>/<seq>_001_confidence.value   the reported confidence per frame (VOT-LT
+                                           layout; row 1 = init = 1); peers without one: 1 while
+                                           they claim the target, 0 when they report failure
+    <out>/<tracker>/<seq>/<seq>_001_state.value        the TrackState value per frame (1 TRACKING,
+                                           2 LOST; peers: LOST when they report failure)
     <out>/<tracker>/run.json               the settings the results were made with
 
 A sequence whose box file exists with the expected number of rows is not run again; the box
@@ -23,6 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from stmtrack_ros.tracker.result import TrackState
 
 from . import peers
 from .datasets import Sequence
@@ -76,6 +83,21 @@ def _file_sha256(path) -> str | None:
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class ScoredResult(peers.EvalResult):
+    """An evaluation result with the tracker's own confidence and state."""
+    confidence: float = 1.0
+    state: int = TrackState.TRACKING
+
+
+def frame_scores(result) -> tuple:
+    """(confidence, state) of any tracker's result: its own, or, for a peer that has none,
+    1 / TRACKING while it claims the target and 0 / LOST when it reports failure."""
+    if isinstance(result, ScoredResult):
+        return float(result.confidence), int(result.state)
+    return (1.0, int(TrackState.TRACKING)) if result.ok else (0.0, int(TrackState.LOST))
+
+
 class StmtrackAdapter:
     """`stmtrack_ros.tracker.Tracker` behind the evaluation interface (a box every frame;
     a LOST state still predicts a box, which is what benchmarks score)."""
@@ -103,9 +125,9 @@ class StmtrackAdapter:
         r = self._tracker.init(frame_bgr, tuple(float(v) for v in box_xywh))
         return peers.EvalResult(tuple(float(v) for v in r.box), True)
 
-    def update(self, frame_bgr) -> peers.EvalResult:
+    def update(self, frame_bgr) -> ScoredResult:
         r = self._tracker.update(frame_bgr)
-        return peers.EvalResult(tuple(float(v) for v in r.box), True)
+        return ScoredResult(tuple(float(v) for v in r.box), True, float(r.confidence), int(r.state))
 
 
 def build_tracker(spec: TrackerSpec):
@@ -130,6 +152,30 @@ def time_file(out, label: str, seq_name: str) -> Path:
     return result_dir(out, label, seq_name) / f"{seq_name}_time.txt"
 
 
+def confidence_file(out, label: str, seq_name: str) -> Path:
+    return result_dir(out, label, seq_name) / f"{seq_name}_001_confidence.value"
+
+
+def state_file(out, label: str, seq_name: str) -> Path:
+    return result_dir(out, label, seq_name) / f"{seq_name}_001_state.value"
+
+
+def load_scores(out, label: str, seq: Sequence):
+    """(confidence, state) per frame of a finished sequence, or None when they were not
+    written (results from before they existed) or do not match the frames."""
+    cf, sf = confidence_file(out, label, seq.name), state_file(out, label, seq.name)
+    if not (cf.is_file() and sf.is_file()):
+        return None
+    try:
+        conf = np.loadtxt(cf, ndmin=1)
+        state = np.loadtxt(sf, ndmin=1).astype(int)
+    except ValueError:
+        return None
+    if conf.shape != (len(seq.frames),) or state.shape != (len(seq.frames),):
+        return None
+    return conf, state
+
+
 def load_result(out, label: str, seq: Sequence):
     """(0-based boxes, times) of a finished sequence, or None when absent/incomplete."""
     bf, tf = box_file(out, label, seq.name), time_file(out, label, seq.name)
@@ -152,11 +198,17 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_result(out, label: str, seq: Sequence, boxes: np.ndarray, times: np.ndarray) -> None:
+def save_result(out, label: str, seq: Sequence, boxes: np.ndarray, times: np.ndarray,
+                confidence=None, state=None) -> None:
+    """Write one sequence's results; the box file last (its presence marks the run done)."""
     d = result_dir(out, label, seq.name)
     d.mkdir(parents=True, exist_ok=True)
     native = seq.to_native(boxes)
     _write_atomic(time_file(out, label, seq.name), "".join(f"{t:.8f}\n" for t in times))
+    if confidence is not None:
+        _write_atomic(confidence_file(out, label, seq.name), "".join(f"{c:.6f}\n" for c in confidence))
+    if state is not None:
+        _write_atomic(state_file(out, label, seq.name), "".join(f"{int(v)}\n" for v in state))
     _write_atomic(box_file(out, label, seq.name),
                   "".join(",".join(f"{v:.3f}" for v in row) + "\n" for row in native))
 
@@ -179,12 +231,14 @@ def check_settings(out, spec: TrackerSpec) -> None:
 
 def track_sequence(tracker, seq: Sequence, on_frame=None):
     """One-pass evaluation: init on frame 1 with its ground truth, then update on every later
-    frame. Returns 0-based boxes (row 0 = init box) and per-frame seconds. `on_frame()` is
-    called after each frame (progress)."""
+    frame. Returns 0-based boxes (row 0 = init box), per-frame seconds, confidences and states
+    (`frame_scores`; row 0 = 1, TRACKING). `on_frame()` is called after each frame (progress)."""
     import cv2
     n = len(seq.frames)
     boxes = np.full((n, 4), np.nan)
     times = np.zeros(n)
+    conf = np.ones(n)
+    state = np.full(n, int(TrackState.TRACKING))
     for i, path in enumerate(seq.frames):
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if frame is None:
@@ -198,9 +252,10 @@ def track_sequence(tracker, seq: Sequence, on_frame=None):
             result = tracker.update(frame)
             times[i] = time.perf_counter() - t0
             boxes[i] = result.box
+            conf[i], state[i] = frame_scores(result)
         if on_frame is not None:
             on_frame()
-    return boxes, times
+    return boxes, times, conf, state
 
 
 def _set_threads(threads: int) -> None:
@@ -223,10 +278,10 @@ def run_job(spec: TrackerSpec, seq: Sequence, out: str, threads: int, on_frame=N
         if spec not in _BUILT:          # one tracker per process and spec: load the model once
             _BUILT[spec] = build_tracker(spec)
         tracker = _BUILT[spec]
-        boxes, times = track_sequence(tracker, seq, on_frame)
-        save_result(out, spec.label, seq, boxes, times)
+        boxes, times, conf, state = track_sequence(tracker, seq, on_frame)
+        save_result(out, spec.label, seq, boxes, times, conf, state)
         return spec.label, seq.name, None
-    except Exception as e:  # reported per sequence; the other jobs go on
+    except Exception as e:  # noqa: BLE001 - reported per sequence; the other jobs go on
         msg = f"{type(e).__name__}: {e}"
         if os.environ.get("STMTRACK_EVAL_TRACEBACK"):
             msg += "\n" + traceback.format_exc()
