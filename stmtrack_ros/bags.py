@@ -197,6 +197,7 @@ def bag_track(in_bag, *, topic: str, box, init_stamp_ns: int | None = None,
 def _track_messages(reader, conns, tracker, store, box, init_at, out, out_topic, storage,
                     copy_images):
     """Write one Track per decodable image of `conns` (see the module docstring)."""
+    from .node.bearing import bearing_fields
     from .node.convert import msg_to_bgr, track_fields
     from .tracker import TrackerInputError
     topic = conns[0].topic
@@ -238,7 +239,8 @@ def _track_messages(reader, conns, tracker, store, box, init_at, out, out_topic,
             elapsed = (time.perf_counter() - t0) * 1e3
             fields = track_fields(result, track_id=1 if started else 0, image_wh=wh,
                                   latency_ms=elapsed)
-            track = store.types[TRACK_TYPE](header=msg.header, **fields)
+            track = store.types[TRACK_TYPE](header=msg.header, **fields,
+                                            **bearing_fields(None, fields))  # no camera_info read
             writer.write(out_conn, t, store.serialize_cdr(track, TRACK_TYPE))
             if started:
                 tracker.memorize()
