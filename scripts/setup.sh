@@ -51,4 +51,7 @@ if [ ! -x "$VENV/bin/stmtrack" ] || [ setup.py -nt "$VENV/.editable_stamp" ]; th
   "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
   touch "$VENV/.editable_stamp"
 fi
+# Test-only interface packages (vision_msgs stand-in) in a prefix of their own.
+bash scripts/build_test_interfaces.sh
+
 echo "[setup] ready: source scripts/env.sh to use it in a shell"
