@@ -1,7 +1,8 @@
 """`make demo`: the node, a camera publisher replaying the bundled clip and a bag recorder run
 as separate processes on localhost-only DDS and their own ROS_DOMAIN_ID; this driver calls
 `init_target` with the box drawn on the clip's first frame (by its stamp), then writes the
-recorded bag, an annotated video and a contact sheet to demo_out/ and prints a summary.
+recorded bag, an annotated video and a contact sheet to --out ($DEMO_OUT, else demo_out/) and
+prints a summary. The caller's ROS_DOMAIN_ID is used when set.
 
 Every child process is stopped in a finally block (SIGINT, then SIGKILL), and every wait
 has a timeout, so the demo always ends.
@@ -48,7 +49,8 @@ def _contact_sheet(tiles: list[np.ndarray], cols: int = 4, width: int = 320) -> 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(REPO / "demo_out"))
+    ap.add_argument("--out", default=os.environ.get("DEMO_OUT") or str(REPO / "demo_out"),
+                    help="output folder (default: $DEMO_OUT, else demo_out/ in the repo)")
     ap.add_argument("--fps", type=float, default=None, help="camera rate (default: the clip's)")
     ap.add_argument("--checkpoint", default="", help="model (default: the bundled small one)")
     ap.add_argument("--timeout", type=float, default=240.0, help="give up after S s in total")
@@ -130,8 +132,10 @@ def main(argv=None) -> int:
         procs["recorder"] = subprocess.Popen(
             [py, "-m", "stmtrack_ros.node.recorder", "--out", str(bag), "/track", "/diagnostics"],
             cwd=REPO, env=env, stdout=logs["recorder"], stderr=subprocess.STDOUT)
-        wait(lambda: client.count_subscribers("/track") > 0, "the recorder", 60)
-        time.sleep(0.5)  # let discovery settle before the first frame
+        # The recorder prints "recording" once its subscriptions are matched: from then on
+        # nothing the node publishes is missed (the init result, the catch-up frames).
+        wait(lambda: "recorder: recording" in (out / "recorder.log").read_text(),
+             "the recorder", 60)
         print(f"[demo] node ready after {time.monotonic() - t_start:.1f} s; camera: {clip.name} "
               f"at {fps:g} fps", flush=True)
         procs["camera"] = subprocess.Popen(

@@ -3,8 +3,9 @@ sqlite3) bag with rosbags, taking the serialized bytes straight from DDS (raw su
 so what lands in the bag is byte for byte what was published.
 
     python -m stmtrack_ros.node.recorder --out demo_out/track /track /diagnostics
-Stops on SIGINT/SIGTERM, after --duration seconds or --count messages, and always closes the
-bag (an unclosed MCAP has no index).
+It prints "recorder: recording ..." once every topic's subscription is matched with a
+publisher (so nothing published after that line is missed). Stops on SIGINT/SIGTERM, after
+--duration seconds or --count messages, and always closes the bag (an unclosed MCAP has no index).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=0,
                     help="stop after this many messages on the first topic (0 = never)")
     ap.add_argument("--discovery-timeout", type=float, default=20.0,
-                    help="give up when a topic has not appeared after S s")
+                    help="give up when a topic has not appeared (or matched) after S s")
     args = ap.parse_args(argv)
 
     import rclpy
@@ -72,6 +73,19 @@ def main(argv=None) -> int:
                 qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
             subs.append(node.create_subscription(message_class(msgtype), t, on_msg, qos,
                                                  raw=True))
+        # A topic on the graph is not yet a matched subscription: messages published before
+        # DDS matched ours would be lost (the init result, the catch-up frames). Only then
+        # say "recording", which callers wait for.
+        while rclpy.ok():
+            unmatched = [t for t, sub in zip(types, subs, strict=True)
+                         if sub.get_publisher_count() == 0]
+            if not unmatched:
+                break
+            if time.monotonic() > deadline:
+                node.get_logger().error("no publisher matched on "
+                                        f"{', '.join(unmatched)} (QoS mismatch?)")
+                return 1
+            rclpy.spin_once(node, timeout_sec=0.05)
         print(f"recorder: recording {', '.join(f'{t} ({m})' for t, m in types.items())} "
               f"to {args.out}", flush=True)
         t_end = time.monotonic() + args.duration if args.duration > 0 else None
