@@ -2,17 +2,67 @@
 
     ros2 launch stmtrack_ros stmtrack.launch.py image:=/camera/image_raw device:=cuda
     ros2 launch stmtrack_ros stmtrack.launch.py image:=/camera/image_raw use_compressed:=true
+    ros2 launch stmtrack_ros stmtrack.launch.py -s        # every argument, described
 
-Parameters come from config/stmtrack.yaml (installed to share/stmtrack_ros/config); the
-arguments below override the most common ones. `launch` is not on PyPI, so the tests check
-this file as text (test_node_params.py) instead of running it.
+Parameters come from params_file (default: the installed config/stmtrack.yaml). Every node
+parameter is also a launch argument; left empty (the default) it keeps the file's value, so
+an argument never silently overrides the file. `image` remaps the camera topic (and
+`image/compressed` with it, for use_compressed).
+`launch` is not on PyPI, so test_node_launch.py checks this file's structure with `ast`.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+# Launch argument = node parameter of the same name, with its type (stmtrack_ros/node/params.py
+# declares them; test_node_launch.py keeps this table equal to the node's parameters).
+PARAMETER_ARGS = {
+    # tracker
+    "hp": str, "mode": str, "memory_capacity": int, "confidence": str,
+    "memory_threshold": float, "lost_threshold": float, "lost_frames": int,
+    "recover_threshold": float, "lost_search_scale": float, "device": str, "fp16": bool,
+    "bf16": bool, "compile": bool, "optimize": bool, "threads": int,
+    # node
+    "checkpoint": str, "use_compressed": bool, "image_qos_reliability": str,
+    "image_qos_depth": int, "mono16_scaling": str, "frame_buffer_size": int,
+    "init_stamp_tolerance": float, "catchup_frames": int, "diagnostics_period": float,
+    # every ROS node
+    "use_sim_time": bool,
+}
+
+
+def _typed(name: str, text: str, kind: type):
+    """A launch argument's text as the parameter's type, or a one-line error naming it."""
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"launch argument {name}:={text!r}: use true or false")
+        return text.lower() == "true"
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"launch argument {name}:={text!r}: expected {kind.__name__}") from None
+
+
+def _node(context):
+    overrides = {}
+    for name, kind in PARAMETER_ARGS.items():
+        text = LaunchConfiguration(name).perform(context)
+        if text != "":
+            overrides[name] = _typed(name, text, kind)
+    log_level = LaunchConfiguration("log_level").perform(context)
+    image = LaunchConfiguration("image").perform(context)
+    return [Node(
+        package="stmtrack_ros",
+        executable="stmtrack_node",
+        name="stmtrack",
+        namespace=LaunchConfiguration("namespace"),
+        output="screen",
+        parameters=[LaunchConfiguration("params_file"), overrides],
+        remappings=[("image", image), ("image/compressed", image + "/compressed")],
+        ros_arguments=["--log-level", log_level],
+    )]
 
 
 def generate_launch_description():
@@ -22,35 +72,14 @@ def generate_launch_description():
         DeclareLaunchArgument("image", default_value="/camera/image_raw",
                               description="camera topic (sensor_msgs/Image); with "
                                           "use_compressed, IMAGE/compressed is used"),
-        DeclareLaunchArgument("use_compressed", default_value="false",
-                              description="subscribe sensor_msgs/CompressedImage instead"),
-        DeclareLaunchArgument("checkpoint", default_value="",
-                              description="model checkpoint (.pt); empty = bundled small model"),
-        DeclareLaunchArgument("device", default_value="cpu", description="cpu, cuda or cuda:N"),
         DeclareLaunchArgument("params_file", default_value=default_params,
                               description="parameter file (defaults: config/stmtrack.yaml)"),
-        DeclareLaunchArgument("use_sim_time", default_value="false",
-                              description="use /clock (bag playback with --clock)"),
         DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
+        DeclareLaunchArgument("log_level", default_value="info",
+                              description="debug, info, warn, error or fatal"),
     ]
-    image = LaunchConfiguration("image")
-    node = Node(
-        package="stmtrack_ros",
-        executable="stmtrack_node",
-        name="stmtrack",
-        namespace=LaunchConfiguration("namespace"),
-        output="screen",
-        parameters=[
-            LaunchConfiguration("params_file"),
-            {
-                "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
-                "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
-                "use_compressed": ParameterValue(LaunchConfiguration("use_compressed"),
-                                                 value_type=bool),
-                "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"),
-                                               value_type=bool),
-            },
-        ],
-        remappings=[("image", image), ("image/compressed", [image, "/compressed"])],
-    )
-    return LaunchDescription([*args, node])
+    args += [DeclareLaunchArgument(name, default_value="",
+                                   description=f"node parameter {name} ({kind.__name__}); empty "
+                                               "= the params_file's value")
+             for name, kind in PARAMETER_ARGS.items()]
+    return LaunchDescription([*args, OpaqueFunction(function=_node)])
