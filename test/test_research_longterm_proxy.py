@@ -1,0 +1,86 @@
+"""research/make_longterm_proxy.py on a CI-sized slice of the training videos: known absence
+written as NaN rows in the project layout, geometry that matches what the frames show, the same
+output for the same seed, and `stmtrack eval --format auto` scoring it the long-term way."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import REPO, shared_path
+
+from stmtrack_ros.cli import main
+from stmtrack_ros.eval.datasets import load_dataset
+
+SCRIPT = REPO / "research" / "make_longterm_proxy.py"
+sys.path.insert(0, str(SCRIPT.parent))
+import make_longterm_proxy as proxy
+
+
+def make(out, *extra):
+    return subprocess.run([sys.executable, str(SCRIPT), "--train-data", str(shared_path("train_data")),
+                           "--out", str(out), *extra], check=False, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def slice_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ltproxy")
+    res = make(out, "--only", "soapbox", "dog", "--kinds", "exit", "occlusion", "--max-frames", "32")
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_visible_and_pingpong_geometry():
+    assert proxy.pingpong(4, 9) == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    view = (100, 50, 200, 100)
+    box, frac = proxy.visible(np.array([90.0, 60, 20, 10]), view)      # half outside on the left
+    np.testing.assert_allclose(box, [0, 10, 10, 10])
+    assert frac == pytest.approx(0.5)
+    box, frac = proxy.visible(np.array([150.0, 60, 20, 10]), view, cover=(150, 60, 16, 10))
+    assert np.isnan(box).all() and frac == pytest.approx(0.2)         # 80 % under the patch
+
+
+def test_slice_is_project_layout_with_known_absence(slice_dir):
+    manifest = json.loads((slice_dir / "longterm_proxy.json").read_text())
+    assert sorted(manifest["videos"]) == ["dog_exit", "dog_occlusion", "soapbox_exit", "soapbox_occlusion"]
+    seqs = load_dataset(slice_dir)                          # --format auto: the project layout
+    assert {s.dataset for s in seqs} == {"project"} and all(len(s.frames) == 32 for s in seqs)
+    for seq in seqs:
+        info = manifest["videos"][seq.name]
+        absent = seq.absent()
+        assert proxy._spans(absent) == info["absent_spans"] and absent.sum() == info["absent_frames"] >= 6
+        assert not absent[0] and not absent[-8:].all(), "starts tracked, the target comes back"
+        h, w = cv2.imread(str(seq.frames[0])).shape[:2]
+        assert [w, h] == info["image_size_wh"]
+        ok = seq.gt[~absent]
+        assert np.all(ok[:, :2] >= 0) and np.all(ok[:, 0] + ok[:, 2] <= w + 1e-6)
+    # exit: while away, the view shows the partner video, not this one's first view
+    exit_seq = next(s for s in seqs if s.name == "dog_exit")
+    first, away = (cv2.imread(str(exit_seq.frames[i])).astype(float) for i in (0, 16))
+    assert np.abs(first - away).mean() > 20
+
+
+def test_same_seed_same_videos(slice_dir, tmp_path):
+    assert make(tmp_path, "--only", "dog", "--kinds", "occlusion", "--max-frames", "32").returncode == 0
+    a, b = slice_dir / "dog_occlusion", tmp_path / "dog_occlusion"
+    assert (a / "groundtruth.txt").read_text() == (b / "groundtruth.txt").read_text()
+    assert (a / "img" / "00000015.jpg").read_bytes() == (b / "img" / "00000015.jpg").read_bytes()
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    res = make(tmp_path, "--only", "no-such-video", "--max-frames", "32")
+    assert res.returncode == 2 and "no-such-video" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = make(tmp_path, "--max-frames", "10")
+    assert res.returncode == 2 and "--max-frames must be at least" in res.stderr
+
+
+def test_eval_scores_the_slice_long_term(slice_dir, tmp_path):
+    out = tmp_path / "res"
+    assert main(["eval", "--data", str(slice_dir), "--trackers", "opencv-kcf", "--no-progress",
+                 "--out", str(out)]) == 0
+    lt = json.loads((out / "summary.json").read_text())["trackers"]["opencv-kcf"]["longterm"]
+    manifest = json.loads((slice_dir / "longterm_proxy.json").read_text())
+    assert lt["absent_frames"] == sum(v["absent_frames"] for v in manifest["videos"].values())
+    assert lt["frames"] == 4 * 31 and lt["returns"] >= 4 and 0 <= lt["f_score"] <= 1
+    assert (out / "pr.png").is_file() and "Long-term" in (out / "results.md").read_text()
