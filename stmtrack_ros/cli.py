@@ -12,6 +12,8 @@ SUBCOMMANDS = {
     "pseudo-tracks": ("stmtrack_ros.train.pseudo_tracks",
                       "label random targets in videos with a teacher tracker (training material)"),
     "average": ("stmtrack_ros.train.average", "average the weights of checkpoints of one model (a soup)"),
+    "export": ("stmtrack_ros.model.export_cli",
+               "write ONNX files of a checkpoint's passes (for onnxruntime / TensorRT)"),
     "bag-track": ("stmtrack_ros.bags", "run the tracker over a recorded camera bag, write Track messages"),
 }
 

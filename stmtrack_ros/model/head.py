@@ -63,6 +63,17 @@ def memory_read(fm: torch.Tensor, fq: torch.Tensor, values: int | None = None) -
     return torch.bmm(v, weights).reshape(b, values, h, w)
 
 
+def cell_window(cell: int, s: int, radius: int):
+    """The query cells one score cell's towers see: ((row0, row1, col0, col1), the cell's index
+    in that window). A cell under `radius` cells from the grid's edge keeps the whole grid."""
+    row, col = divmod(cell, s)
+    if radius <= row < s - radius and radius <= col < s - radius:
+        side = 2 * radius + 1
+        return (row - radius, row + radius + 1, col - radius, col + radius + 1), \
+            radius * side + radius
+    return (0, s, 0, s), cell
+
+
 def label_cells(label_maps: torch.Tensor, config: ModelConfig) -> torch.Tensor:
     """(N, 1, S, S) 0/1 maps -> (N, 1, s, s): the fg fraction of the stride x stride square
     of crop pixels around each score cell's centre (outside the crop counts as background)."""
@@ -132,13 +143,9 @@ class STMHead(nn.Module):
         With `cell` (k = row·s + col), that cell's logits (B,1,1) alone. A cell at least
         `radius` cells from the grid's edge is computed on the window of query cells its
         towers see (3x3 convs, 1x1 outputs): the same numbers for a sixth of the work."""
-        r = self.cls_ctr.radius
-        s = fq.shape[-1]
         if cell is not None:
-            row, col = divmod(int(cell), s)
-            if r <= row < s - r and r <= col < s - r:
-                fq = fq[:, :, row - r:row + r + 1, col - r:col + r + 1]
-                cell = r * (2 * r + 1) + r  # the window's centre
+            (r0, r1, c0, c1), cell = cell_window(int(cell), fq.shape[-1], self.cls_ctr.radius)
+            fq = fq[:, :, r0:r1, c0:c1]
         cls, ctr = self._cls_ctr(self.cls_ctr(
             torch.cat([memory_read(fm[:, :, :1], fq, self.value_channels), fq], dim=1)))
         if cell is None:
