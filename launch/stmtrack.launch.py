@@ -23,7 +23,8 @@ PARAMETER_ARGS = {
     "hp": str, "mode": str, "memory_capacity": int, "confidence": str,
     "memory_threshold": float, "lost_threshold": float, "lost_frames": int,
     "recover_threshold": float, "lost_search_scale": float, "device": str, "fp16": bool,
-    "bf16": bool, "compile": bool, "optimize": bool, "threads": int,
+    "bf16": bool, "compile": bool, "optimize": bool, "threads": int, "backend": str,
+    "onnx_dir": str,
     # node
     "checkpoint": str, "use_compressed": bool, "image_qos_reliability": str,
     "image_qos_depth": int, "mono16_scaling": str, "frame_buffer_size": int,

@@ -22,6 +22,8 @@ def add_arguments(p) -> None:
     p.add_argument("--hp", help="stmtrack hyper-parameter preset: got10k, otb, lasot, trackingnet, uav123, vot "
                    "(default: TrackerParams.hp)")
     p.add_argument("--device", help="stmtrack device: cpu, cuda or cuda:N (default: TrackerParams.device)")
+    p.add_argument("--backend",
+                   help="stmtrack backend: torch, onnxruntime, tensorrt (default: TrackerParams.backend)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="another stmtrack TrackerParams field, e.g. memory_threshold=0.5 (repeatable; "
                    "thresholds must fit the checkpoint's confidence scale)")
@@ -54,6 +56,8 @@ def _stmtrack_spec(args) -> runner.TrackerSpec:
         raise RuntimeError(f"checkpoint not found: {ckpt} (pass --checkpoint PATH)")
     defaults = TrackerParams()
     extra = _parse_params(args.param, TrackerParams)
+    if args.backend:
+        extra["backend"] = args.backend
     try:
         params = TrackerParams(mode=args.mode or defaults.mode, hp=args.hp or defaults.hp,
                                device=args.device or defaults.device, **extra)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ..tracker.params import CONFIDENCES, HP_PRESETS, MODES, TrackerParams
+from ..tracker.params import BACKENDS, CONFIDENCES, HP_PRESETS, MODES, TrackerParams
 from .convert import MONO16_SCALINGS
 
 NODE_NAME = "stmtrack"
@@ -62,6 +62,10 @@ TRACKER_SPECS = {
     "compile": Spec("torch.compile the network passes"),
     "optimize": Spec("BN-folded channels_last inference copy of the network"),
     "threads": Spec("torch intra-op threads (0 = torch's default)", range=(0, 256)),
+    "backend": Spec("what runs the network: torch, onnxruntime (fast on a CPU) or tensorrt "
+                    "(GPU engines; docs/deploy.md)", choices=BACKENDS),
+    "onnx_dir": Spec("onnxruntime/tensorrt: folder written by `stmtrack export`; empty = export "
+                     "into the cache on start"),
 }
 
 

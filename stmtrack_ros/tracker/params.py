@@ -37,6 +37,9 @@ MODES = ("exact", "bounded")
 # user's box): it stays high while the track is on the target and drops when the memory has
 # led it onto a neighbour or the background (MODEL_CARD, "Confidence")
 CONFIDENCES = ("memory", "first_frame")
+# who runs the network passes (docs/deploy.md): PyTorch (exact parity, autocast, compile), ONNX
+# Runtime on the exported passes (the fast CPU path), TensorRT engines built from them (GPUs)
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 
 @dataclass
@@ -62,6 +65,8 @@ class TrackerParams:
     compile: bool = False              # torch.compile the network passes
     optimize: bool = True              # BN-folded, channels_last inference copy of the network
     threads: int = 0                   # torch intra-op threads; 0 = leave torch's setting
+    backend: str = "torch"             # BACKENDS: what runs the network passes
+    onnx_dir: str = ""                 # onnxruntime/tensorrt: `stmtrack export` folder; "" = the cache
 
     @property
     def hyper(self) -> HyperParams:
@@ -105,6 +110,22 @@ class TrackerParams:
             why.append("fp16/bf16 change the numbers; use them with mode 'bounded' only")
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
             why.append(f"threads={self.threads!r} must be an integer >= 0")
+        why += self._backend_problems()
+        return why
+
+    def _backend_problems(self) -> list[str]:
+        if self.backend not in BACKENDS:
+            return [f"backend={self.backend!r}; choose one of {', '.join(BACKENDS)}"]
+        why = []
+        if not isinstance(self.onnx_dir, str):
+            why.append(f"onnx_dir={self.onnx_dir!r} must be a folder path (text; empty = the cache)")
+        if self.backend == "torch":
+            return why
+        if self.compile is True:
+            why.append(f"compile applies to backend torch only; set it false with backend {self.backend}")
+        if self.fp16 is True or self.bf16 is True:
+            why.append(f"fp16/bf16 apply to backend torch only (TensorRT's precision is the engine's); "
+                       f"set them false with backend {self.backend}")
         return why
 
     def check(self) -> "TrackerParams":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .params import HP_PRESETS, MODES, TrackerParams
+from .params import BACKENDS, HP_PRESETS, MODES, TrackerParams
 
 
 def add_arguments(p) -> None:
@@ -20,6 +20,10 @@ def add_arguments(p) -> None:
                    help=f"hyper-parameter preset (default {d.hp})")
     p.add_argument("--frames", type=int, help="stop after N frames (init frame included)")
     p.add_argument("--device", default=d.device, help=f"cpu, cuda or cuda:N (default {d.device})")
+    p.add_argument("--backend", choices=BACKENDS, default=d.backend,
+                   help=f"what runs the network (default {d.backend}; docs/deploy.md)")
+    p.add_argument("--onnx-dir", default=d.onnx_dir,
+                   help="onnxruntime/tensorrt: folder of `stmtrack export` (default: export into the cache)")
     p.add_argument("--out", required=True, help="output text file, one x,y,w,h per frame")
     p.add_argument("--video-out", help="write an annotated video here (.mp4 / .avi)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -46,6 +50,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from stmtrack_ros.model import CheckpointError, default_checkpoint_path
+    from .backends import BackendError
     from .frames import FrameSource, FrameSourceError, parse_box
     from .result import TrackerInputError
     from .tracker import Tracker
@@ -62,13 +67,14 @@ def run(args) -> int:
     ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path()
     if not ckpt.is_file():
         return _fail(f"checkpoint not found: {ckpt} (pass --checkpoint PATH)")
-    params = TrackerParams(mode=args.mode, hp=args.hp, device=args.device)
+    params = TrackerParams(mode=args.mode, hp=args.hp, device=args.device, backend=args.backend,
+                           onnx_dir=args.onnx_dir)
     why = params.validate()
     if why:
         return _fail("; ".join(why))
     try:
         tracker = Tracker.from_checkpoint(ckpt, params)
-    except (CheckpointError, ValueError) as e:
+    except (CheckpointError, BackendError, ValueError) as e:
         return _fail(str(e))
 
     total = len(source) if args.frames is None else min(args.frames, len(source) or args.frames)

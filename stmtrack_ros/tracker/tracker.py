@@ -27,16 +27,15 @@ Frames keep their size for a whole track: a frame of another size is refused
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .backends import make_backend
 from .boxes import cxywh_to_xywh, xywh_to_cxywh
 from .crop import box_in_centred_crop, box_label_map, fg_bg_map, get_crop
 from .inputs import as_bgr, check_box
@@ -71,14 +70,7 @@ class Tracker:
         self.config = net.config
         net = net.eval().to(self.device)
         self.net = net
-        self._net = net.optimized_copy() if self.params.optimize else net
-        self._fns = self._eager_fns()
-        if self.params.compile:
-            # the memory read takes T = 1..6 frames: dynamic; the fixed-size passes are static
-            # (first_frame_score stays eager: its cell argument would recompile it per value)
-            self._fns = {name: fn if name == "first_frame_score" else
-                         torch.compile(fn, dynamic=name == "read_memory")
-                         for name, fn in self._fns.items()}
+        self.backend = make_backend(net, self.params, self.device)   # runs the network passes
         self._reuse_query = bool(self.config.siamese_keys)
         self._window = cosine_window(self.config.score_size)
         self.reset()
@@ -104,10 +96,11 @@ class Tracker:
     def set_params(self, params: TrackerParams) -> None:
         """Change settings on a live tracker. confidence, the thresholds, lost_* and
         memory_threshold apply from the next frame; hp, mode and memory_capacity from the next
-        `init`; the rest (device, precision, compile, optimize, threads) need a new Tracker
-        (ValueError)."""
+        `init`; the rest (device, precision, compile, optimize, threads, backend, onnx_dir) need
+        a new Tracker (ValueError)."""
         params = params.check()
-        fixed = [n for n in ("device", "fp16", "bf16", "compile", "optimize", "threads")
+        fixed = [n for n in ("device", "fp16", "bf16", "compile", "optimize", "threads", "backend",
+                             "onnx_dir")
                  if getattr(params, n) != getattr(self.params, n)]
         if fixed:
             raise ValueError(f"{', '.join(fixed)} cannot change on a running tracker; "
@@ -134,35 +127,14 @@ class Tracker:
         return {"frames": frames, "features": len(frames), "bytes": self._memory.nbytes()}
 
     # ---- network calls ----------------------------------------------------------------------
-    def _autocast(self):
-        if self.device.type == "cuda" and (self.params.fp16 or self.params.bf16):
-            dt = torch.float16 if self.params.fp16 else torch.bfloat16
-            return torch.autocast("cuda", dtype=dt)
-        return contextlib.nullcontext()
-
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(arr)
         t = t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
         t = t.to(self.device, dtype=torch.float32, non_blocking=True)
-        return t if self._net.channels_last else t.contiguous()
-
-    def _eager_fns(self) -> dict:
-        return {"memorize": self._net.memorize, "query_features": self._net.query_features,
-                "read_memory": self._net.read_memory,
-                "first_frame_score": self._net.first_frame_score}
+        return t if self.backend.channels_last else t.contiguous()
 
     def _call(self, which: str, *args):
-        fn = self._fns[which]
-        with torch.inference_mode(), self._autocast():
-            try:
-                return fn(*args)
-            except Exception as e:  # torch.compile can fail late (no compiler); eager still works
-                if fn == self._eager_fns()[which]:
-                    raise
-                warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); "
-                              "running eagerly", RuntimeWarning, stacklevel=3)
-                self._fns = self._eager_fns()
-                return self._call(which, *args)
+        return getattr(self.backend, which)(*args)
 
     # ---- API --------------------------------------------------------------------------------
     def warm_up(self, updates: int = 6) -> float:
