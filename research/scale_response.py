@@ -1,9 +1,10 @@
-"""Scale response of a checkpoint (stmtrack_ros/eval/scale_probe.py), printed as JSON: does the
+"""Scale response of a checkpoint (research/scale_probe.py), printed as JSON: does the
 model read the target's size from the image, or repeat a size it has learnt? `size_ratio` near
 1 at every factor = reads it; near the factor = a learnt size (a tracker's box then drifts).
 
-    source scripts/env.sh && python bench/scale_response.py [--checkpoint PATH]
-        [--data ../shared/data | --train-data ../shared/train_data [--stills [--sources A,B] [--bin-by aspect]]]
+    source scripts/env.sh && python -m research.scale_response [--checkpoint PATH]
+        [--data ../shared/data | --train-data ../shared/train_data
+         [--stills [--sources A,B] [--bin-by aspect]]]
         [--sequences A,B]
         [--factors 0.67,1,1.5 | --label-scales 0.7x1,1x1,1.4x1.4 [--label-frames N]]
         [--per-sequence 40]
@@ -12,17 +13,15 @@ model read the target's size from the image, or repeat a size it has learnt? `si
 import argparse
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-import sys
-from pathlib import Path
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see test/conftest.py
+from pathlib import Path  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
+
+from .probe_cli import add_model_args, emit, load_net  # noqa: E402
+from .scale_probe import probe_sequences, probe_stills  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
-
-from probe_cli import add_model_args, emit, load_net  # noqa: E402
-from stmtrack_ros.eval.scale_probe import probe_sequences, probe_stills  # noqa: E402
 
 
 def load_sequences(args):

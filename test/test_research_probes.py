@@ -1,7 +1,6 @@
-"""The scale probe (eval/scale_probe.py, bench/scale_response.py): its box decoding and its JSON,
+"""The research probes and proxy generators (research/): box decoding, JSON, the made folders,
 on the bundled model and the demo clip."""
 import dataclasses
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,19 +9,18 @@ import numpy as np
 import pytest
 import torch
 
+from research import attention_response as ar
+from research import label_response as lr
+from research import make_far_targets as far
+from research import make_paste_targets as paste
+from research import scale_response as sr
+from research.attention_probe import attention_response
+from research.scale_probe import Probe, summarise
 from stmtrack_ros.eval.metrics import rect_iou
-from stmtrack_ros.eval.scale_probe import Probe, summarise
 from stmtrack_ros.model import STMTrackNet, default_checkpoint_path, load_checkpoint, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "stmtrack_ros" / "data" / "demo"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("scale_response", REPO / "bench" / "scale_response.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _frames(n):
@@ -56,7 +54,6 @@ def test_probe_boxes_move_with_the_image_and_follow_the_bunny():
 
 
 def test_summary_and_cli_json(tmp_path, capsys):
-    sr = _module()
     s = summarise([(0.8, 1.0, 1.1, 0.9), (0.4, 1.5, 1.4, 1.6), (0.6, 1.2, 1.0, 1.4)])
     assert s == {"pairs": 3, "mean_iou": 0.6, "sr50": 0.6667, "size_ratio_median": 1.2,
                  "w_ratio_median": 1.1, "h_ratio_median": 1.4}
@@ -124,7 +121,6 @@ def _tiny_train_data(root: Path, n: int = 4) -> list:
 
 
 def test_stills_probe_bins_the_box_and_finds_the_bunny(tmp_path):
-    sr = _module()
     box = _tiny_train_data(tmp_path / "td")
     res = sr.main(["--train-data", str(tmp_path / "td"), "--stills", "--sources", "demo",
                    "--factors", "1,1.5", "--per-sequence", "5", "--threads", "1"])
@@ -148,9 +144,6 @@ def test_stills_probe_bins_the_box_and_finds_the_bunny(tmp_path):
 
 
 def test_far_targets_shrink_frames_and_boxes_into_a_got10k_folder(tmp_path):
-    spec = importlib.util.spec_from_file_location("far", REPO / "bench" / "make_far_targets.py")
-    far = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(far)
     box = _tiny_train_data(tmp_path / "td", n=3)
     out = tmp_path / "far"
     assert far.main(["--train-data", str(tmp_path / "td"), "--only", "demo/bunny",
@@ -176,12 +169,6 @@ def test_far_targets_shrink_frames_and_boxes_into_a_got10k_folder(tmp_path):
 
 
 def test_paste_targets_cross_the_target_mid_video_and_keep_the_ground_truth(tmp_path):
-    def load(name):
-        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    far, paste = load("make_far_targets"), load("make_paste_targets")
     _tiny_train_data(tmp_path / "td", n=6)
     assert far.main(["--train-data", str(tmp_path / "td"), "--source", "demo", "--factor", "2", "3",
                      "--out", str(tmp_path / "far")]) == 0
@@ -216,6 +203,17 @@ def test_paste_targets_cross_the_target_mid_video_and_keep_the_ground_truth(tmp_
     assert paste.main(["--src", str(tmp_path / "nope"), "--out", str(out)]) == 2
 
 
+def test_paste_at_copies_clips_and_blends():
+    grey = 120
+    img = np.full((50, 60, 3), grey, np.uint8)
+    patch = np.zeros((10, 10, 3), np.uint8)
+    out = paste.paste_at(img, patch, np.ones((10, 10), np.float32), (2, 2))  # half outside
+    assert (img == grey).all()  # the input is not written
+    assert (out[:7, :7] == 0).all() and (out[8:, 8:] == grey).all()
+    half = paste.paste_at(img, patch, np.full((10, 10), 0.5, np.float32), (30, 30))
+    assert (half[26:34, 26:34] == grey // 2).all()
+
+
 def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
     from stmtrack_ros.tracker.crop import box_in_centred_crop as _in_crop
     from stmtrack_ros.tracker.crop import box_label_map, fg_bg_map
@@ -228,9 +226,6 @@ def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
     b = a + [20, 0, 0, 0]
     assert np.allclose(_in_crop(b, a[:2] + a[2:] / 2, r, s), in_a + [20 * r, 0, 20 * r, 0])
 
-    spec = importlib.util.spec_from_file_location("lr", REPO / "bench" / "label_response.py")
-    lr = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lr)
     box = _tiny_train_data(tmp_path / "td")
     # a second box beside the bunny on the same still
     other = [box[0] + box[2] + 10, box[1], box[2], box[3]]
@@ -247,16 +242,9 @@ def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
 
 
 def test_attention_response_reads_the_label_through_each_kind_of_key(tmp_path):
-    import dataclasses
-
     import train_synth
-    from stmtrack_ros.eval.attention_probe import attention_response
-    from stmtrack_ros.model import STMTrackNet, save_checkpoint
     from stmtrack_ros.train.datasets import load_manifest_sequences
     train_synth.write_train_data(tmp_path / "td", n_img=1, n_seq=2, n=6)
-    spec = importlib.util.spec_from_file_location("ar", REPO / "bench" / "attention_response.py")
-    ar = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ar)
     out = tmp_path / "ar.json"
     res = ar.main(["--train-data", str(tmp_path / "td"), "--sources", "vids", "--pairs", "3",
                    "--threads", "1", "--out", str(out)])
@@ -277,3 +265,62 @@ def test_attention_response_reads_the_label_through_each_kind_of_key(tmp_path):
         assert 0.0 <= got[f"fg_read_{key}_keys"] <= 1.0
     assert 0.0 <= got["attention_entropy_own_keys"] <= got["attention_entropy_uniform"]
     assert got["fg_read_target_own_keys"] != got["fg_read_target_query_path_keys"]
+
+
+TINY_MODEL = dict(backbone="nanotrack_v1", q_size=65, total_stride=16, score_size=5, crop_pad=0,
+                  backbone_channels=48, neck_channels=16, head_width=16, head_convs=2)
+
+
+def test_checkpoint_probes_log_the_scale_probe_on_the_videos(tmp_path):
+    import train_synth
+    from research.checkpoint_probes import probe_scores
+    from stmtrack_ros.model import ModelConfig
+    train_synth.write_train_data(tmp_path)
+    torch.manual_seed(0)
+    net = STMTrackNet(ModelConfig(**TINY_MODEL)).train()
+    val = {"datasets": [{"layout": "train_data_sequences", "root": str(tmp_path), "only": ["vids/seq1"]}],
+           "max_sequences": 3, "max_frames": 5, "hp": "got10k"}
+    # a size ratio and a one-step IoU per factor, on the videos training validation tracks
+    scores = probe_scores(net, val, scale_factors=[0.67, 1.5])
+    assert set(scores) == {"scale_x0.67", "scale_x1.5", "probe_iou_x0.67", "probe_iou_x1.5"}
+    assert scores["scale_x0.67"] > 0 and scores["scale_x1.5"] > 0
+    assert all(0.0 <= scores[k] <= 1.0 for k in ("probe_iou_x0.67", "probe_iou_x1.5"))
+    assert net.training  # the training model is left as it was
+
+
+def test_checkpoint_probes_log_the_label_probe_on_stills(tmp_path, capsys):
+    from research import checkpoint_probes
+    from stmtrack_ros.model import ModelConfig
+    # two textured stills, each with two 30 px objects 42 px apart: one usable pair per image
+    # for a 97-px crop (its 16-px cells need the centres 2 cells apart inside one crop)
+    rows = ["image,width,height,x,y,w,h,class,source"]
+    for k in range(2):
+        img = np.random.default_rng(k).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+        cv2.imwrite(str(tmp_path / f"s{k}.jpg"), img)
+        rows += [f"s{k}.jpg,200,200,40,40,30,30,a,src", f"s{k}.jpg,200,200,82,40,30,30,b,src"]
+    (tmp_path / "boxes.csv").write_text("\n".join(rows) + "\n")
+    torch.manual_seed(0)
+    net = STMTrackNet(ModelConfig(backbone="nanotrack_v1", q_size=97, total_stride=16, score_size=5,
+                                  crop_pad=1, backbone_channels=48, neck_channels=16, head_width=16,
+                                  head_convs=2)).train()
+    for m in net.head.modules():  # visible score maps: the training init makes convs ~1e-4
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, std=0.2)
+    val = {"datasets": [], "max_sequences": 1, "max_frames": 5, "hp": "got10k"}
+    scores = checkpoint_probes.probe_scores(net, val, label_probe={"root": str(tmp_path), "sources": ["src"],
+                                                                   "pairs": 5})
+    assert set(scores) == {"memory_unrelated_corr", "label_swap_corr", "distractor_hits"}
+    assert scores["distractor_hits"] in (0.0, 0.5, 1.0)  # two pairs, each a hit or a miss
+    assert all(-1.0 <= scores[k] <= 1.0 for k in ("memory_unrelated_corr", "label_swap_corr"))
+    assert net.training
+    # the command line: one JSON line per checkpoint, the same numbers
+    save_checkpoint(tmp_path / "a.pt", net)
+    assert checkpoint_probes.main([str(tmp_path / "a.pt"), "--label-root", str(tmp_path),
+                                   "--label-sources", "src", "--pairs", "5"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line == {"checkpoint": str(tmp_path / "a.pt"), **scores}
+    # a bad checkpoint: one line on stderr, exit 2
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    assert checkpoint_probes.main([str(tmp_path / "bad.pt"), "--label-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("checkpoint_probes: ") and "\n" not in err

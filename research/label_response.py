@@ -1,40 +1,33 @@
 #!/usr/bin/env python3
-"""Label response of a checkpoint (stmtrack_ros/eval/label_probe.py), printed as JSON: does the
+"""Label response of a checkpoint (research/label_probe.py), printed as JSON: does the
 model follow the object its memory's fg/bg map labels, or the salient thing near the centre?
 `peak_on_b_when_b_labelled` near 1 and `score_corr_mean` well below 1 = it follows the label;
 0.5 and ~1 = it ignores the label. `distractor_centred_peak_on_target` near 1 = it finds its
 target with a neighbour at the crop centre (0.5: it jumps to similar neighbours while tracking);
 `unrelated_memory_score_corr` near 1 = its score hardly depends on the memory at all.
 
-    source scripts/env.sh && python bench/label_response.py [--checkpoint PATH]
+    source scripts/env.sh && python -m research.label_response [--checkpoint PATH]
         --train-data ../shared/train_data [--sources voc_mAP_sample,coco_mini] [--pairs 60]
         [--out FILE.json]
 """
 import argparse
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
-from probe_cli import add_model_args, emit, load_net  # noqa: E402
-from stmtrack_ros.eval.label_probe import label_response  # noqa: E402
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see test/conftest.py
 from stmtrack_ros.train.datasets import load_manifest_images  # noqa: E402
+
+from .label_probe import label_response  # noqa: E402
+from .probe_cli import add_model_args, add_train_data_args, emit, load_net, sources_of  # noqa: E402
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_args(ap)
-    ap.add_argument("--train-data", default=str(REPO.parent / "shared" / "train_data"),
-                    help="a train_data folder: its still images with 2+ boxes are used")
-    ap.add_argument("--sources", default="voc_mAP_sample,coco_mini",
-                    help="comma-separated image sources (cluttered scenes with many boxes)")
-    ap.add_argument("--pairs", type=int, default=60)
+    add_train_data_args(ap, "its still images with 2+ boxes (cluttered scenes) are used",
+                        "voc_mAP_sample,coco_mini", 60)
     args = ap.parse_args(argv)
     ckpt, net, saf = load_net(args)
-    items = load_manifest_images(args.train_data, args.sources.split(",") if args.sources else None)
+    items = load_manifest_images(args.train_data, sources_of(args))
     res = label_response(net, [(it.image, it.boxes) for it in items], args.pairs, saf)
     if not res["pairs"]:
         raise SystemExit("label_response: no usable pair of boxes (need images with 2+ boxes "

@@ -3,18 +3,18 @@
 
 Why: the small model is judged on small, low-resolution targets (15-65 px in `shared/data`),
 while the held-out DAVIS videos show large, sharp objects; a model can read sizes on the
-second and not on the first (MODEL_CARD, held-out check). Shrinking held-out videos 3-5x gives
+second and not on the first (docs/research_log.md, the held-out check). Shrinking held-out videos 3-5x gives
 targets of that size and blur without touching the evaluation set, so training choices can be
 steered on them (`val.datasets` with layout `got10k`, or `stmtrack eval --data OUT`).
 
 Output: GOT-10k layout, `OUT/<sequence>/{00000001.jpg..., groundtruth.txt}` (1-based frame
 names, one `x,y,w,h` line per frame), plus `far_targets.json` saying what was made from what.
 With several factors each copy is named `f<factor>_<sequence>`: one folder to evaluate, with
-more tracking events, so that a single chaotic failure decides less (MODEL_CARD, stage 2m).
+more tracking events, so that a single chaotic failure decides less (docs/research_log.md, stage 2l).
 
-    python bench/make_far_targets.py --train-data ../shared/train_data --factor 4 \
+    python -m research.make_far_targets --train-data ../shared/train_data --factor 4 \
         --only davis2016_val/blackswan davis2016_val/dog --out runs/far_val
-    python bench/make_far_targets.py --train-data ../shared/train_data --factor 2 3 4 \
+    python -m research.make_far_targets --train-data ../shared/train_data --factor 2 3 4 \
         --source davis2016_val --out runs/far_davis234
 """
 from __future__ import annotations

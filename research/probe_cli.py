@@ -1,5 +1,5 @@
-"""What the probe scripts (scale_response.py, label_response.py) share: the checkpoint, preset,
-threads and output arguments, loading the model, and printing / writing the JSON."""
+"""What the probe scripts (*_response.py) share: the checkpoint, preset, threads, training-data
+and output arguments, loading the model, and printing / writing the JSON."""
 import json
 from pathlib import Path
 
@@ -14,6 +14,21 @@ def add_model_args(ap) -> None:
     ap.add_argument("--hp", default="got10k", help="preset giving the search area factor")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default=None, help="also write the JSON here")
+
+
+#: the train_data folder beside the repository (the project's shared/ layout)
+DEFAULT_TRAIN_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "train_data")
+
+
+def add_train_data_args(ap, what: str, sources: str, pairs: int) -> None:
+    """--train-data, --sources (comma-separated, "" = all) and --pairs."""
+    ap.add_argument("--train-data", default=DEFAULT_TRAIN_DATA, help=f"a train_data folder: {what}")
+    ap.add_argument("--sources", default=sources, help="comma-separated sources (empty: all)")
+    ap.add_argument("--pairs", type=int, default=pairs)
+
+
+def sources_of(args) -> list | None:
+    return args.sources.split(",") if args.sources else None
 
 
 def load_net(args):

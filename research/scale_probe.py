@@ -9,8 +9,8 @@ with frame t's ground truth.
 A model that reads the size keeps `size_ratio` (sqrt of predicted / true area) near 1 at every
 factor, so a tracker whose box has grown shrinks back. A model that has learnt one size in crop
 pixels gives `size_ratio` near `factor`: while tracking, its box drifts with no restoring force
-(the bundled small model on unseen targets, see its MODEL_CARD). Used by
-`bench/scale_response.py` and by training validation (`val.scale_factors`).
+(the stage-1 small model on unseen targets, docs/research_log.md). Used by
+`research/scale_response.py` and `research/checkpoint_probes.py`.
 """
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ import cv2
 import numpy as np
 import torch
 
-from ..tracker.crop import fg_bg_map, get_crop
-from .metrics import rect_iou
+from stmtrack_ros.eval.metrics import rect_iou
+from stmtrack_ros.tracker.crop import fg_bg_map, get_crop
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
+def image_tensor(a: np.ndarray) -> torch.Tensor:
+    """H x W x 3 crop -> (1, 3, H, W) float; H x W label map -> (1, 1, H, W)."""
     t = torch.from_numpy(np.ascontiguousarray(a)).float()
     return t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
 
@@ -35,7 +36,8 @@ class Probe:
     def __init__(self, net, search_area_factor: float):
         self.net, self.s, self.f = net, net.config.q_size, search_area_factor
 
-    def _crop(self, frame, box, factor=1.0):
+    def crop(self, frame, box, factor=1.0):
+        """(crop, crop px per frame px) around `box` at `factor` x the tracker's scale."""
         x, y, w, h = box
         scale = factor * math.sqrt(w * h * self.f ** 2) / self.s
         avg = tuple(float(frame[..., c].mean()) for c in range(3))
@@ -44,14 +46,14 @@ class Probe:
     def memory(self, frame, box, label_scale=(1.0, 1.0)) -> torch.Tensor:
         """The frame cropped at `box`, its label map drawn at the box's width and height x
         `label_scale` (a tracker's imperfect box for that frame)."""
-        crop, r = self._crop(frame, box)
+        crop, r = self.crop(frame, box)
         label = fg_bg_map(self.s, box[2] * r * label_scale[0], box[3] * r * label_scale[1])
-        return self.net.memorize(_tensor(crop), _tensor(label))
+        return self.net.memorize(image_tensor(crop), image_tensor(label))
 
     def predict(self, frame, prev_box, memory, factor: float) -> list:
         """x, y, w, h in frame pixels at the raw score peak."""
-        crop, r = self._crop(frame, prev_box, factor)
-        score, boxes, _, _ = self.net.track(_tensor(crop), memory)
+        crop, r = self.crop(frame, prev_box, factor)
+        score, boxes, _, _ = self.net.track(image_tensor(crop), memory)
         x0, y0, x1, y1 = boxes[0, int(score[0, :, 0].argmax())].tolist()
         half = (self.s // 2) / r
         cx = (x0 + x1) / 2 / r + prev_box[0] + prev_box[2] / 2 - half
@@ -112,7 +114,8 @@ def probe_sequences(net, sequences, factors, per_sequence: int = 40,
                 g = gt[t]
                 for f in factors:
                     p = probe.predict(frame, gt[t - 1], memory, f)
-                    mine[f].append((float(rect_iou(p, g)[0]), math.sqrt(max(p[2] * p[3], 1e-9) / (g[2] * g[3])),
+                    mine[f].append((float(rect_iou(p, g)[0]),
+                                    math.sqrt(max(p[2] * p[3], 1e-9) / (g[2] * g[3])),
                                     p[2] / g[2], p[3] / g[3]))
             for f in factors:
                 rows[f] += mine[f]

@@ -9,7 +9,7 @@ comparison, with keys from the query path run on the memory crops (the model's
 its own keys, 0.94 and 0.29 with query-path keys: its keys, which carry the label, point
 query cells at the label-marked cells rather than at the cells that look like them.
 
-Used by `bench/attention_response.py`.
+Used by `research/attention_response.py`.
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import math
 import numpy as np
 import torch
 
-from ..model.head import label_cells
-from ..train.augment import CropJitter
-from ..train.datasets import TrainingSet
-from ..train.pairs import PairDataset
-from ..train.sampler import PairSampler
+from stmtrack_ros.model.head import label_cells
+from stmtrack_ros.train.augment import CropJitter
+from stmtrack_ros.train.datasets import TrainingSet
+from stmtrack_ros.train.pairs import PairDataset
+from stmtrack_ros.train.sampler import PairSampler
 
 
 def _fg_read(keys: torch.Tensor, fq: torch.Tensor, fg: torch.Tensor):

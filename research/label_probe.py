@@ -15,7 +15,7 @@ tagged with a fg/bg label map. Three probes on a still image with two boxes A an
   A model that uses its memory changes its score map; stage 1's correlates 0.97 with the map
   from its own memory: it hardly reads the memory at all.
 
-Used by `bench/label_response.py`.
+Used by `research/label_response.py` and `research/checkpoint_probes.py`.
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ import cv2
 import numpy as np
 import torch
 
-from ..tracker.crop import box_in_centred_crop, box_label_map, get_crop
-from .scale_probe import Probe, _tensor
+from stmtrack_ros.tracker.crop import box_in_centred_crop, box_label_map, get_crop
+
+from .scale_probe import Probe, image_tensor
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -60,16 +61,16 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
             frame = cv2.imread(str(path))
             if frame is None:
                 continue
-            crop, r = probe._crop(frame, a)
+            crop, r = probe.crop(frame, a)
             centre = a[:2] + a[2:] / 2
             in_a, in_b = (box_in_centred_crop(box, centre, r, s) for box in (a, b))
             ca, cb = (in_a[:2] + in_a[2:]) / 2, (in_b[:2] + in_b[2:]) / 2
             if in_b[:2].min() < 0 or in_b[2:].max() > s - 1 or np.hypot(*(ca - cb)) < 2 * stride:
                 continue
-            query = _tensor(crop)
+            query = image_tensor(crop)
             scores, peaks, memories = [], [], []
             for box in (in_a, in_b):
-                mem = net.memorize(query, _tensor(box_label_map(s, box)))
+                mem = net.memorize(query, image_tensor(box_label_map(s, box)))
                 memories.append(torch.cat([mem, mem], dim=2))
                 score, pred, _, _ = net.track(query, memories[-1])
                 k = int(score[0, :, 0].argmax())
@@ -79,7 +80,7 @@ def label_response(net, stills, pairs: int = 60, search_area_factor: float = 4.0
             # the distractor query: the crop around B; A and B move by (centre_a - centre_b) r
             avg = tuple(float(frame[..., c].mean()) for c in range(3))
             q_b, _ = get_crop(frame, b[:2] + b[2:] / 2, 1.0 / r, s, avg)
-            score, pred, _, _ = net.track(_tensor(q_b), memories[0])
+            score, pred, _, _ = net.track(image_tensor(q_b), memories[0])
             k = int(score[0, :, 0].argmax())
             peak = ((pred[0, k, :2] + pred[0, k, 2:]) / 2).numpy()
             shift = ca - cb  # B sits at A's old place: the crop centre
