@@ -4,7 +4,7 @@ folder; reports the median and best seconds per iteration (the first iteration, 
 the workers, is dropped), samples/s and the data-wait share. On a shared machine wall time
 mostly measures the other jobs; compare runs taken at the same load.
 
-    source scripts/env.sh && python bench/bench_train.py [--config config/train/small_cpu.yaml]
+    source scripts/env.sh && python bench/bench_train.py [--config config/train/small_default.yaml]
         [--iters 8] [--set key=value ...]
 """
 import argparse
@@ -22,11 +22,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `stmtrack train` does
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", default="config/train/small_cpu.yaml")
+    ap.add_argument("--config", default="config/train/small_default.yaml")
     ap.add_argument("--iters", type=int, default=8)
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     a = ap.parse_args()
     import torch
+
     from stmtrack_ros.train.config import load_config
     from stmtrack_ros.train.engine import train
     with tempfile.TemporaryDirectory() as out:

@@ -113,21 +113,17 @@ class STMHead(nn.Module):
                 nn.init.normal_(m.weight, std=1e-4)
         nn.init.constant_(self.cls_score.conv.bias, -math.log((1 - 0.01) / 0.01))
 
-    def forward(self, fm: torch.Tensor, fq: torch.Tensor, query_keep: torch.Tensor | None = None):
+    def forward(self, fm: torch.Tensor, fq: torch.Tensor):
         """fm (B, M, T, s, s) with M = ModelConfig.memory_channels, fq (B, C, s, s) -> cls
         logits (B,P,1), ctr logits (B,P,1), boxes xyxy in crop px (B,P,4), with P = s·s in
         (row, col) order.
 
-        query_keep (B, 1, 1, 1), training only: multiplies the query features the towers see
-        (not those the memory read uses); 0 leaves the towers the read-out alone.
-
         With `reg_first_frame` the reg tower reads memory frame 0 alone (fm[:, :, :1])."""
         b = fq.shape[0]
-        fq_towers = fq if query_keep is None else fq * query_keep
-        y = torch.cat([memory_read(fm, fq, self.value_channels), fq_towers], dim=1)
+        y = torch.cat([memory_read(fm, fq, self.value_channels), fq], dim=1)
         cls_feat = self.cls_ctr(y)
         if self.reg_first_frame and fm.shape[2] > 1:  # with one frame the read above is the same
-            y = torch.cat([memory_read(fm[:, :, :1], fq, self.value_channels), fq_towers], dim=1)
+            y = torch.cat([memory_read(fm[:, :, :1], fq, self.value_channels), fq], dim=1)
         reg_feat = self.reg(y)
         cls, ctr = self._cls_ctr(cls_feat)
         raw = self.reg_offsets(reg_feat).permute(0, 2, 3, 1).reshape(b, -1, 4)

@@ -114,25 +114,23 @@ class STMTrackNet(nn.Module):
         cls, ctr = self.head.first_frame_logits(memory.to(fq.dtype), fq, cell)
         return torch.sigmoid(cls) * torch.sigmoid(ctr)
 
-    def forward_train(self, im_m: torch.Tensor, maps_m: torch.Tensor, im_q: torch.Tensor,
-                      query_keep: torch.Tensor | None = None) -> dict:
+    def forward_train(self, im_m: torch.Tensor, maps_m: torch.Tensor, im_q: torch.Tensor) -> dict:
         """im_m (B,T,3,S,S), maps_m (B,T,1,S,S), im_q (B,3,S,S) -> dict of
-        cls_logits (B,P,1), ctr_logits (B,P,1), boxes (B,P,4) xyxy crop px. query_keep: see
-        STMHead.forward."""
+        cls_logits (B,P,1), ctr_logits (B,P,1), boxes (B,P,4) xyxy crop px."""
         if im_m.dim() != 5 or maps_m.dim() != 5 or maps_m.shape[:2] != im_m.shape[:2]:
             raise ValueError(f"forward_train wants im_m (B,T,3,S,S) and maps_m (B,T,1,S,S), "
                              f"got {tuple(im_m.shape)} and {tuple(maps_m.shape)}")
         b, t = im_m.shape[:2]
         f = self.memory_features(im_m.flatten(0, 1), maps_m.flatten(0, 1))  # (B·T, C, s, s)
         fm = f.reshape(b, t, *f.shape[1:]).permute(0, 2, 1, 3, 4)  # (B, C, T, s, s)
-        cls, ctr, boxes = self.head(fm, self.query_features(im_q), query_keep)
+        cls, ctr, boxes = self.head(fm, self.query_features(im_q))
         return {"cls_logits": cls, "ctr_logits": ctr, "boxes": boxes}
 
-    def forward(self, im_m, maps_m, im_q, query_keep=None):
-        return self.forward_train(im_m, maps_m, im_q, query_keep)
+    def forward(self, im_m, maps_m, im_q):
+        return self.forward_train(im_m, maps_m, im_q)
 
     # ---- speed --------------------------------------------------------------------------
-    def optimized_copy(self, fold_bn: bool = True, channels_last: bool = True) -> "STMTrackNet":
+    def optimized_copy(self, fold_bn: bool = True, channels_last: bool = True) -> STMTrackNet:
         """Inference copy: eval mode, BN folded into the preceding convs, optional NHWC.
         Outputs agree with this module to float32 rounding; this module is left as is."""
         from .optimize import optimized_copy

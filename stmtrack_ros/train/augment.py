@@ -20,14 +20,12 @@ scales it up to the crop; robot and drone footage is full of these, the training
 hardly); per frame a small brightness/contrast change (illumination varies along a video).
 `map_jitter` perturbs the fg/bg map of every memory frame but the first: while tracking, those
 maps come from the tracker's own boxes, so the network must not copy a wrong extent from memory
-(a box that is too wide would otherwise grow, frame after frame); `map_log_uniform` draws its
-size factors uniform in log (linear draws are biased large, and the model learns that bias),
-`map_scale_min` moves their lower bound and `map_shared_prob` gives all those frames of a
-sample one size error, as a drifting track does (independent errors could be averaged away, a
-drift cannot). `distractor_prob` (pairs.py) centres the query window of a still on another
+(a box that is too wide would otherwise grow, frame after frame); `map_shared_prob` gives all
+those frames of a sample one size error, as a drifting track does (independent errors could be
+averaged away, a drift cannot). `distractor_prob` (pairs.py) centres the query window of a still on another
 object of the image when the target still fits in the window: a model that tracks "the
 salient thing at the centre" is then wrong, so it has to read the memory's label map (the
-stage-1 small model hardly did, see label_probe.py).
+stage-1 small model hardly did, see research/label_probe.py).
 `offcentre_memory_prob` does the same to the memory frames: the object at their centre is then
 not the one their label map marks, so "the thing at the memory's centre" is no shortcut either.
 """
@@ -51,14 +49,11 @@ class CropJitter:
     gray_prob: float = 0.0  # per sample: every frame to grey (3 equal channels)
     photometric: float = 0.0  # per frame: gain in 1 ± p, offset in ± 64·p grey levels
     map_jitter: float = 0.0  # memory frames after the first: label-map box sides x [1/(1+m), 1+m]
-    map_scale_min: float = 0.0  # > 0: those sides x [map_scale_min, 1+m] instead (skewed small)
-    map_log_uniform: bool = False  # those side factors uniform in log (median 1), not linear
     map_shared_prob: float = 0.0  # per sample: those frames share one side scale (a drift)
     lowres_prob: float = 0.0  # per sample: every crop shrunk by U(1, lowres_max) and enlarged back
     lowres_max: float = 3.0
     distractor_prob: float = 0.0  # query of a still: window centred on another of its boxes
     offcentre_memory_prob: float = 0.0  # memory of a still: windows centred on another box
-    paste_prob: float = 0.0  # per sample: an object pasted beside the target in every frame (paste.py)
 
 
 @dataclass(frozen=True)
@@ -80,8 +75,7 @@ def draw_look(rng, jitter: CropJitter) -> SampleLook:
         lowres = float(rng.uniform(1.0, jitter.lowres_max))
     map_sides = None
     if jitter.map_shared_prob > 0 and rng.random() < jitter.map_shared_prob:
-        map_sides = tuple(float(v) for v in map_side_scales(
-            rng, jitter.map_jitter, jitter.map_scale_min, jitter.map_log_uniform))
+        map_sides = tuple(float(v) for v in map_side_scales(rng, jitter.map_jitter))
     return SampleLook(flip, gray, lowres, map_sides)
 
 
@@ -161,29 +155,23 @@ def random_crop(image: np.ndarray, box_xywh, rng, jitter: CropJitter,
     return crop, box
 
 
-def map_side_scales(rng, m: float, scale_min: float = 0.0, log_uniform: bool = False) -> np.ndarray:
-    """Width and height factors of a jittered label box, drawn apart from [1/(1+m), 1+m]
-    (`scale_min` > 0 replaces the lower bound). Linear-uniform draws there are biased: their
-    median is 1.11 for m = 0.6, so the labels are mostly too large and the model learns to
-    shrink the box it copies from them, which compounds while tracking (stage 2h narrowed its
-    targets; U(0.5, 1.4), median 0.95, made stage 2i grow them). `log_uniform` draws
-    exp(U(ln low, ln(1+m))): median 1 for the symmetric range, an unbiased label."""
-    low, high = (scale_min if scale_min > 0 else 1.0 / (1.0 + m)), 1.0 + m
-    if log_uniform:
-        return np.exp(rng.uniform(math.log(low), math.log(high), 2))
-    return rng.uniform(low, high, 2)
+def map_side_scales(rng, m: float) -> np.ndarray:
+    """Width and height factors of a jittered label box, drawn apart from U(1/(1+m), 1+m).
+    These linear draws are biased (median 1.11 for m = 0.6: labels mostly too large, and the
+    model learns to shrink the box it copies from them; stage 2h narrowed its targets), which
+    matters little since the bundled model's box branch reads frame 0 alone
+    (docs/research_log.md, stages 2i and 2k)."""
+    return rng.uniform(1.0 / (1.0 + m), 1.0 + m, 2)
 
 
-def jitter_map_box(box_xyxy, rng, m: float, scale_min: float = 0.0,
-                   sides: tuple[float, float] | None = None,
-                   log_uniform: bool = False) -> np.ndarray:
+def jitter_map_box(box_xyxy, rng, m: float, sides: tuple[float, float] | None = None) -> np.ndarray:
     """The box resized by `map_side_scales` (or the given `sides`: while tracking, the boxes of
     the memory frames drift together, so one error can be shared by all of them) and its
     centre moved by up to m/2 of the size per axis: a tracker's imperfect box for a memory
     frame's label map."""
     x0, y0, x1, y1 = (float(v) for v in box_xyxy)
     w, h = x1 - x0 + 1, y1 - y0 + 1
-    sw, sh = map_side_scales(rng, m, scale_min, log_uniform) if sides is None else sides
+    sw, sh = map_side_scales(rng, m) if sides is None else sides
     dx, dy = rng.uniform(-m / 2, m / 2, 2)
     cx, cy = (x0 + x1) / 2 + dx * w, (y0 + y1) / 2 + dy * h
     w, h = w * sw, h * sh

@@ -42,14 +42,11 @@ DEFAULTS = {
         "gray_prob": 0.0,
         "photometric": 0.0,
         "map_jitter": 0.0,
-        "map_scale_min": 0.0,  # > 0: memory label sides x [map_scale_min, 1 + map_jitter]
-        "map_log_uniform": False,  # those side factors uniform in log: median 1, no size bias
         "map_shared_prob": 0.0,  # per sample: those frames share one side scale (a drift)
         "lowres_prob": 0.0,
         "lowres_max": 3.0,
         "distractor_prob": 0.0,  # query of a still centred on another of its boxes
         "offcentre_memory_prob": 0.0,  # memory crops of a still centred on another of its boxes
-        "paste_prob": 0.0,  # per sample: an object pasted beside the target in every frame
         "random_box_prob": 0.0,  # a still's target replaced by a random textured box (sampler.py)
         "num_workers": 2,
     },
@@ -71,10 +68,6 @@ DEFAULTS = {
         "freeze": [],
         "grad_clip": 0.0,  # max grad norm; 0 = off
         "amp": True,  # mixed precision, CUDA only
-        # per sample, the probability that the head's towers see the memory read-out only
-        # (query features zeroed in their input): a head that ignores the memory (the stage-1
-        # small model did) is then wrong on those samples. 0 = official.
-        "query_drop": 0.0,
         "loss_cls": 1.0,
         "loss_ctr": 1.0,
         "loss_reg": 3.0,
@@ -94,10 +87,6 @@ DEFAULTS = {
         "max_sequences": 10,
         "max_frames": 100,
         "hp": "got10k",  # tracker hyper-parameter preset
-        "scale_factors": [],  # e.g. [0.67, 1.5]: also log the scale probe (train/validate.py)
-        # also log the label probe (eval/label_probe.py) on the stills of a train_data folder,
-        # e.g. root ../shared/train_data, sources [voc_mAP_sample, coco_mini]; root null = off
-        "label_probe": {"root": None, "sources": [], "pairs": 60},
     },
 }
 

@@ -219,11 +219,9 @@ def build_data(cfg: dict, mc: ModelConfig):
                           symmetric_gap=bool(data["symmetric_gap"]),
                           random_box_prob=float(data["random_box_prob"]))
     floats = ("context", "scale_jitter", "shift_jitter", "stretch_jitter", "flip_prob",
-              "gray_prob", "photometric", "map_jitter", "map_scale_min", "map_shared_prob",
-              "lowres_prob", "lowres_max", "distractor_prob", "offcentre_memory_prob",
-              "paste_prob")
-    jitter = CropJitter(size=mc.q_size, map_log_uniform=bool(data["map_log_uniform"]),
-                        **{k: float(data[k]) for k in floats})
+              "gray_prob", "photometric", "map_jitter", "map_shared_prob",
+              "lowres_prob", "lowres_max", "distractor_prob", "offcentre_memory_prob")
+    jitter = CropJitter(size=mc.q_size, **{k: float(data[k]) for k in floats})
     return sets, sampler, jitter
 
 
@@ -287,7 +285,8 @@ def train(cfg: dict, resume=None) -> dict:
         if "optimizer_state_dict" in state:
             optimizer.load_state_dict(state["optimizer_state_dict"])
         tstate = state.get("train_state", {})
-        start_epoch, start_it = int(tstate.get("epoch", state.get("epoch", 0))), int(tstate.get("iteration", 0))
+        start_epoch = int(tstate.get("epoch", state.get("epoch", 0)))
+        start_it = int(tstate.get("iteration", 0))
         step = int(tstate.get("step", start_epoch * iters + start_it))
         if "scaler" in tstate and use_amp:
             scaler.load_state_dict(tstate["scaler"])
@@ -299,9 +298,6 @@ def train(cfg: dict, resume=None) -> dict:
     weights = LossWeights(float(optim_cfg["loss_cls"]), float(optim_cfg["loss_ctr"]),
                           float(optim_cfg["loss_reg"]), float(optim_cfg["focal_alpha"]),
                           float(optim_cfg["focal_gamma"]))
-    query_drop = float(optim_cfg["query_drop"])
-    if not 0.0 <= query_drop < 1.0:
-        raise ValueError(f"optim.query_drop must be in [0, 1), got {query_drop}")
     workers = int(cfg["data"]["num_workers"])
     log = cfg["log"]
     csv_log = CsvLog(out_dir / "train_log.csv", d.main)
@@ -342,7 +338,8 @@ def train(cfg: dict, resume=None) -> dict:
                     print(f"train: epoch {epoch}: {n_frozen} parameter tensors frozen", flush=True)
             train_mode(model)
             first = start_it if epoch == start_epoch else 0
-            loader = DataLoader(dataset, batch_sampler=IterationBatches(epoch, iters, batch, d.rank, d.world, first),
+            batches = IterationBatches(epoch, iters, batch, d.rank, d.world, first)
+            loader = DataLoader(dataset, batch_sampler=batches,
                                 num_workers=workers, worker_init_fn=worker_init if workers else None,
                                 pin_memory=device.type == "cuda", persistent_workers=False,
                                 prefetch_factor=2 if workers else None)
@@ -361,14 +358,10 @@ def train(cfg: dict, resume=None) -> dict:
                 for g in optimizer.param_groups:
                     g["lr"] = lr * g["lr_mult"]
                 amp_ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
-                keep = None
-                if query_drop > 0:  # drawn from the run's seed and the step: resumable
-                    g = torch.Generator().manual_seed(int(cfg["seed"]) * 1_000_003 + step * 101 + d.rank)
-                    keep = (torch.rand(b["im_q"].shape[0], 1, 1, 1, generator=g) >= query_drop)
-                    keep = keep.to(device=device, dtype=b["im_q"].dtype)
                 with amp_ctx:
-                    out = wrapped(b["im_m"], b["maps_m"], b["im_q"], keep)
-                losses = stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], weights, sum_over_ranks, d.world)
+                    out = wrapped(b["im_m"], b["maps_m"], b["im_q"])
+                losses = stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], weights, sum_over_ranks,
+                                    d.world)
                 if not torch.isfinite(losses["total"]):
                     raise FloatingPointError(f"train: loss is {losses['total'].item()} at epoch {epoch} "
                                              f"iteration {it}; lower optim.lr or set optim.grad_clip")
@@ -403,7 +396,8 @@ def train(cfg: dict, resume=None) -> dict:
                                samples_per_s=f"{batch / per_it:.2f}")
                     csv_log.write(row)
                     window, data_time, t_window = 0, 0.0, time.perf_counter()
-                if int(log["checkpoint_every"]) and (it + 1) % int(log["checkpoint_every"]) == 0 and it + 1 < iters:
+                every = int(log["checkpoint_every"])
+                if every and (it + 1) % every == 0 and it + 1 < iters:
                     save("last.pt", epoch, it + 1)
             if bar is not None:
                 bar.close()

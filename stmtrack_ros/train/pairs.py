@@ -14,7 +14,6 @@ from torch.utils.data import Dataset, Sampler
 from ..model.config import ModelConfig
 from ..tracker.crop import box_label_map
 from .augment import CropJitter, draw_look, jitter_map_box, random_crop
-from .paste import object_patch, paste_distractor
 from .sampler import PairSampler
 from .targets import make_targets
 
@@ -36,10 +35,6 @@ class PairDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, int(index)])
         pair = self.sampler.sample(rng)
-        if self.jitter.paste_prob > 0 and rng.random() < self.jitter.paste_prob:
-            cut = self._distractor_patch(pair, rng)
-            if cut is not None:
-                paste_distractor(pair.memory + [pair.query], *cut, rng)
         s = self.jitter.size
         look = draw_look(rng, self.jitter)
         ims, maps = [], []
@@ -48,8 +43,7 @@ class PairDataset(Dataset):
         for k, f in enumerate(pair.memory):
             crop, box = random_crop(f.image, f.box, rng, self.jitter, look, memory_centre)
             if k > 0 and self.jitter.map_jitter > 0:
-                box = jitter_map_box(box, rng, self.jitter.map_jitter, self.jitter.map_scale_min,
-                                     look.map_sides, self.jitter.map_log_uniform)
+                box = jitter_map_box(box, rng, self.jitter.map_jitter, look.map_sides)
             ims.append(crop)
             maps.append(box_label_map(s, box))
         q_crop, q_box = random_crop(pair.query.image, pair.query.box, rng, self.jitter, look,
@@ -65,15 +59,6 @@ class PairDataset(Dataset):
             "box_gt": torch.from_numpy(boxes),
             "negative": torch.tensor(pair.negative),
         }
-
-    def _distractor_patch(self, pair, rng):
-        """(patch, alpha) to paste: half the time another object of the memory's still (a
-        neighbour of the same kind, as in a crowd), else the target of another sample."""
-        others = pair.memory[0].others
-        if others is not None and len(others) and rng.random() < 0.5:
-            return object_patch(pair.memory[0].image, others[int(rng.integers(len(others)))])
-        donor = self.sampler.sample(rng).query
-        return object_patch(donor.image, donor.box)
 
     @staticmethod
     def _other_centre(frame, negative: bool, rng, prob: float):
