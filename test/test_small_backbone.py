@@ -5,11 +5,20 @@ import torch
 
 from conftest import shared_path
 from stmtrack_ros.model import STMTrackNet
-from stmtrack_ros.model.backbone_small import NanoBackbone, feature_size, init_small_net, small_config
+from stmtrack_ros.model.backbone_small import NanoBackbone, feature_size, small_config
 
 
 def _weights():
     return shared_path("weights", "nanotrack_v1_got10k_state_dict.pth")
+
+
+def init_small_net(nanotrack_weights):
+    """The small config with both backbones loaded from NanoTrack v1 weights (neck and head keep
+    their training init), as training starts it (`init.backbone_weights`)."""
+    net = STMTrackNet(small_config())
+    net.basemodel_m.load_nanotrack(nanotrack_weights)
+    net.basemodel_q.load_nanotrack(nanotrack_weights)
+    return net
 
 
 def test_matches_nanotrack_onnx_backbone():

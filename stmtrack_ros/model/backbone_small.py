@@ -86,7 +86,8 @@ class InvertedResidual(nn.Module):
         if cin == hidden:
             layers = dw + [act(), se_layer] + tail
         else:
-            layers = [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), act()] + dw + [se_layer, act()] + tail
+            layers = ([nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), act()] + dw
+                      + [se_layer, act()] + tail)
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -116,7 +117,8 @@ class NanoBackbone(nn.Module):
                              f"total_stride={config.total_stride}")
         self.crop_pad = config.crop_pad
         self.freeze_bn = freeze_bn
-        layers = [nn.Sequential(nn.Conv2d(3, STEM_CHANNELS, 3, 2, 1, bias=False), nn.BatchNorm2d(STEM_CHANNELS), HSwish())]
+        layers = [nn.Sequential(nn.Conv2d(3, STEM_CHANNELS, 3, 2, 1, bias=False),
+                                nn.BatchNorm2d(STEM_CHANNELS), HSwish())]
         cin = STEM_CHANNELS
         for k, t, c, se, hs, s in NANO_V1_BLOCKS:
             cout = _round8(c)
@@ -162,7 +164,8 @@ class NanoBackbone(nn.Module):
         missing, unexpected = self.load_state_dict(own, strict=False)
         missing = [k for k in missing if not k.startswith("proj_fg_bg_label_map")]
         if missing or unexpected:
-            raise ValueError(f"{path} does not match the NanoTrack v1 backbone: missing {missing[:3]}, unexpected {unexpected[:3]}")
+            raise ValueError(f"{path} does not match the NanoTrack v1 backbone: missing {missing[:3]}, "
+                             f"unexpected {unexpected[:3]}")
 
 
 def feature_size(q_size: int, crop_pad: int) -> int:
@@ -187,16 +190,3 @@ def small_config(**overrides) -> ModelConfig:
                 head_convs=3, label_readout=1, siamese_keys=1, reg_first_frame=1)
     base.update(overrides)
     return ModelConfig(**base)
-
-
-def init_small_net(nanotrack_weights: str | Path, config: ModelConfig | None = None):
-    """STMTrackNet with the small config, both backbones loaded from NanoTrack v1 weights
-    (neck and head keep their training init): the starting point of training."""
-    from .network import STMTrackNet
-
-    net = STMTrackNet(config if config is not None else small_config())
-    if net.config.backbone != NANOTRACK_V1:
-        raise ValueError(f"init_small_net needs a {NANOTRACK_V1} config, got {net.config.backbone!r}")
-    net.basemodel_m.load_nanotrack(nanotrack_weights)
-    net.basemodel_q.load_nanotrack(nanotrack_weights)
-    return net
