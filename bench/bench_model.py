@@ -40,7 +40,8 @@ def build(args):
         if p.exists():
             return load_checkpoint(p, device=args.device), str(p)
         from stmtrack_ros.model.backbone_small import small_config
-        return STMTrackNet(small_config()).to(resolve_device(args.device)).eval(), "random init (small_config)"
+        net = STMTrackNet(small_config()).to(resolve_device(args.device)).eval()
+        return net, "random init (small_config)"
     from stmtrack_ros.model.portable import portable_state_dict
     net = STMTrackNet()
     net.load_state_dict(portable_state_dict(1, include_unused=False))
@@ -119,8 +120,8 @@ def main() -> int:
                 "bn_folded_channels_last": net.optimized_copy(fold_bn=True, channels_last=True)}
     results = {}
     for name, m in variants.items():
-        tm = timed(lambda: m.memorize(img, lab), args.repeats, device)
-        tt = timed(lambda: m.track(img, mem), args.repeats, device)
+        tm = timed(lambda m=m: m.memorize(img, lab), args.repeats, device)
+        tt = timed(lambda m=m: m.track(img, mem), args.repeats, device)
         frame = tm["median_s"] + tt["median_s"]
         frame_cpu = tm["cpu_median_s"] + tt["cpu_median_s"]
         results[name] = {
@@ -131,17 +132,20 @@ def main() -> int:
             "fraction_of_matmul_ceiling_cpu": round((gf_mem + gf_trk) / frame_cpu / ceiling["cpu"], 3),
         }
     best = min(results, key=lambda k: results[k]["frame_s"])
+    official_frame_s = OFFICIAL_REFERENCE["memorize_s"] + OFFICIAL_REFERENCE["track_s_T6"]
     best_cpu = min(results, key=lambda k: results[k]["frame_cpu_s"])
     out = {
         "bench": "model", "config": net.config.to_dict(), "weights": weights, "device": str(device),
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_avg_1min": round(os.getloadavg()[0], 2), "T": args.T,
-        "gflops": {"memorize": round(gf_mem, 3), "track": round(gf_trk, 3), "frame": round(gf_mem + gf_trk, 3)},
+        "gflops": {"memorize": round(gf_mem, 3), "track": round(gf_trk, 3),
+                   "frame": round(gf_mem + gf_trk, 3)},
         "matmul_ceiling_gflop_per_s": ceiling,
         "variants": results, "fastest_wall": best, "fastest_cpu": best_cpu,
-        "speedup_vs_official_network": round((OFFICIAL_REFERENCE["memorize_s"] + OFFICIAL_REFERENCE["track_s_T6"])
-                                             / results[best]["frame_s"], 2) if args.T == 6 else None,
+        "speedup_vs_official_network": (round(official_frame_s / results[best]["frame_s"], 2)
+                                        if args.T == 6 else None),
         "official_reference": OFFICIAL_REFERENCE,
     }
     json.dump(out, sys.stdout, indent=1)

@@ -55,16 +55,13 @@ def test_still_image_layouts(tmp_path, layout):
     if layout == "voc":
         gts = synth.write_voc(tmp_path)
         items = ds.load_voc(tmp_path / "Annotations", tmp_path / "JPEGImages")
-        key = lambda it: it.name
     elif layout == "coco":
         gts = synth.write_coco(tmp_path)
         items = ds.load_coco(tmp_path / "instances.json", tmp_path / "images")
-        key = lambda it: it.name
     else:
         gts = synth.write_yolo(tmp_path)
         items = ds.load_yolo(tmp_path / "images", tmp_path / "labels")
-        key = lambda it: it.name
-    got = {key(it): it for it in items}
+    got = {it.name: it for it in items}
     assert set(got) == set(gts)
     for name, boxes in gts.items():
         # YOLO stores normalised floats: within a hundredth of a pixel

@@ -40,7 +40,8 @@ def _grads(data_root, rank, world):
     b = to_device(batch, "cpu")
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
     out = model(b["im_m"], b["maps_m"], b["im_q"])
-    stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], sum_count=sum_over_ranks, world=world)["total"].backward()
+    losses = stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], sum_count=sum_over_ranks, world=world)
+    losses["total"].backward()
     return {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
 
 

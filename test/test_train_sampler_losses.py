@@ -225,7 +225,8 @@ def test_offcentre_memory_centres_the_memory_crops_on_another_box(tmp_path):
     import cv2
     img = np.random.default_rng(2).integers(0, 255, (300, 300, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "still.png"), img)  # two boxes 20 px apart in a large image
-    still = ds.StillImage("s", str(tmp_path / "still.png"), np.array([[120, 130, 16, 16], [140, 130, 16, 16.0]]))
+    boxes = np.array([[120, 130, 16, 16], [140, 130, 16, 16.0]])
+    still = ds.StillImage("s", str(tmp_path / "still.png"), boxes)
     sets = [ds.TrainingSet("stills", [still])]
     jit = dict(size=97, scale_jitter=0.0, shift_jitter=0.0)  # plain: the target at the centre
     plain = PairDataset(PairSampler(sets, negative_prob=0.0), CropJitter(**jit), SMALL, seed=3, length=50)

@@ -40,8 +40,8 @@ class ModelConfig:
     siamese_keys: int = 0
     # 1: the box branch reads the first memory frame alone (the user's box, exact), the score
     # branch the whole memory. Later frames' labels are the tracker's own boxes, and a box read
-    # from them copies their size error, which compounds frame after frame (MODEL_CARD, stages
-    # 2g-2i). The caller puts the first frame first in the memory. 0: official (one read).
+    # from them copies their size error, which compounds frame after frame (docs/research_log.md,
+    # stages 2g-2i). The caller puts the first frame first in the memory. 0: official (one read).
     reg_first_frame: int = 0
 
     def __post_init__(self):
@@ -89,7 +89,7 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d) -> "ModelConfig":
+    def from_dict(cls, d) -> ModelConfig:
         """Build from a stored dict; unknown keys are refused, absent keys take defaults."""
         if not isinstance(d, dict):
             raise ValueError(f"model config must be a dict, got {type(d).__name__}")

@@ -103,7 +103,8 @@ class Inception3(nn.Module):
     def __init__(self, config: ModelConfig, with_label_map: bool):
         super().__init__()
         if config.backbone_channels != 768:
-            raise ValueError(f"inception_v3 backbone outputs 768 channels, config says {config.backbone_channels}")
+            raise ValueError(f"inception_v3 backbone outputs 768 channels, "
+                             f"config says {config.backbone_channels}")
         self.crop_pad = config.crop_pad
         self.Conv2d_1a_3x3 = BasicConv2d(3, STEM_CHANNELS, 3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3)

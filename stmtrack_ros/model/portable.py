@@ -93,7 +93,7 @@ def portable_tensor(seed: int, name: str, shape: tuple[int, ...]) -> torch.Tenso
     return torch.from_numpy(v.astype(np.float32).reshape(shape))
 
 
-def portable_state_dict(seed: int = 1, include_unused: bool = True) -> "OrderedDict[str, torch.Tensor]":
+def portable_state_dict(seed: int = 1, include_unused: bool = True) -> OrderedDict[str, torch.Tensor]:
     """All official entries (924, or 896 without the unused layers) in official order."""
     sd = OrderedDict()
     for name, shape in official_entries():

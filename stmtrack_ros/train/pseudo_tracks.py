@@ -49,7 +49,8 @@ def read_frames(source, step: int = 1, max_side: int = 640) -> list:
             n += 1
         cap.release()
     else:
-        raise FileNotFoundError(f"{source}: not an image folder or a video file ({', '.join(VIDEO_SUFFIXES)})")
+        raise FileNotFoundError(f"{source}: not an image folder or a video file "
+                                f"({', '.join(VIDEO_SUFFIXES)})")
     frames = [f for f in frames if f is not None]
     if len(frames) < 2:
         raise FileNotFoundError(f"{source}: fewer than 2 readable frames")

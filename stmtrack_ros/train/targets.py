@@ -30,11 +30,11 @@ def make_targets(box_xyxy, config: ModelConfig, negative: bool = False):
     """cls (P,1), ctr (P,1), box (P,4) float32 targets for one query box (xyxy crop px)."""
     x0, y0, x1, y1 = (float(v) for v in box_xyxy)
     g = grid_xy(config)
-    l, t = g[:, 0] - x0, g[:, 1] - y0
-    r, b = x1 - g[:, 0], y1 - g[:, 1]
-    inside = (l > 0) & (t > 0) & (r > 0) & (b > 0)
-    lr = np.stack([l, r], 1)
-    tb = np.stack([t, b], 1)
+    left, top = g[:, 0] - x0, g[:, 1] - y0
+    right, bottom = x1 - g[:, 0], y1 - g[:, 1]
+    inside = (left > 0) & (top > 0) & (right > 0) & (bottom > 0)
+    lr = np.stack([left, right], 1)
+    tb = np.stack([top, bottom], 1)
     ctr = np.sqrt(np.abs(lr.min(1) * tb.min(1) / (lr.max(1) * tb.max(1) + 1e-5)))
     ctr = np.where(inside, ctr, 0.0)
     box = np.where(inside[:, None], np.array([x0, y0, x1, y1])[None, :], 0.0)

@@ -13,9 +13,11 @@ import sys
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="training YAML (see config/train/)")
     parser.add_argument("--resume", default=None, metavar="CKPT",
-                        help="continue from a checkpoint written by a previous run (e.g. OUT/checkpoints/last.pt)")
+                        help="continue from a checkpoint written by a previous run "
+                             "(e.g. OUT/checkpoints/last.pt)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, dotted keys, YAML values (e.g. optim.lr=0.01); repeatable")
+                        help="override a config value, dotted keys, YAML values (e.g. optim.lr=0.01); "
+                             "repeatable")
 
 
 def run(args) -> int:
@@ -23,8 +25,8 @@ def run(args) -> int:
     # on the 2-core dev VM); passive waits cost nothing when the cores are free. Must precede
     # the first torch import.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from .config import ConfigError, load_config
     from ..model.checkpoint import CheckpointError
+    from .config import ConfigError, load_config
     from .datasets import DatasetError
     try:
         cfg = load_config(args.config, args.overrides)
