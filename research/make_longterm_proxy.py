@@ -24,8 +24,8 @@ with `nan` rows, `manifest.json`), read by `stmtrack eval --data OUT` (`--format
 `longterm_proxy.json` (sources, schedule, absent spans). Seeded: the same arguments write the
 same videos.
 
-    python research/make_longterm_proxy.py --train-data ../shared/train_data --out runs/lt_proxy
-    python research/make_longterm_proxy.py --only blackswan soapbox --max-frames 40 --out /tmp/p
+    python -m research.make_longterm_proxy --train-data ../shared/train_data --out runs/lt_proxy
+    python -m research.make_longterm_proxy --only blackswan soapbox --max-frames 40 --out /tmp/p
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ from stmtrack_ros.train.datasets import (
     load_manifest_images,
     load_manifest_sequences,
 )
-from stmtrack_ros.train.paste import paste_at
+
+from .paste import paste_at
 
 KINDS = ("exit", "occlusion", "lookalike")
 SOURCE = "davis2016_val"          # train_data videos with one labelled target each

@@ -8,19 +8,17 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, shared_path
 
+from conftest import REPO, shared_path
+from research import make_longterm_proxy as proxy
 from stmtrack_ros.cli import main
 from stmtrack_ros.eval.datasets import load_dataset
 
-SCRIPT = REPO / "research" / "make_longterm_proxy.py"
-sys.path.insert(0, str(SCRIPT.parent))
-import make_longterm_proxy as proxy
-
 
 def make(out, *extra):
-    return subprocess.run([sys.executable, str(SCRIPT), "--train-data", str(shared_path("train_data")),
-                           "--out", str(out), *extra], check=False, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "research.make_longterm_proxy",
+                           "--train-data", str(shared_path("train_data")), "--out", str(out), *extra],
+                          cwd=REPO, check=False, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

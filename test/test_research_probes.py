@@ -13,6 +13,7 @@ from research import attention_response as ar
 from research import label_response as lr
 from research import make_far_targets as far
 from research import make_paste_targets as paste
+from research import paste as pasting
 from research import scale_response as sr
 from research.attention_probe import attention_response
 from research.scale_probe import Probe, summarise
@@ -207,10 +208,10 @@ def test_paste_at_copies_clips_and_blends():
     grey = 120
     img = np.full((50, 60, 3), grey, np.uint8)
     patch = np.zeros((10, 10, 3), np.uint8)
-    out = paste.paste_at(img, patch, np.ones((10, 10), np.float32), (2, 2))  # half outside
+    out = pasting.paste_at(img, patch, np.ones((10, 10), np.float32), (2, 2))  # half outside
     assert (img == grey).all()  # the input is not written
     assert (out[:7, :7] == 0).all() and (out[8:, 8:] == grey).all()
-    half = paste.paste_at(img, patch, np.full((10, 10), 0.5, np.float32), (30, 30))
+    half = pasting.paste_at(img, patch, np.full((10, 10), 0.5, np.float32), (30, 30))
     assert (half[26:34, 26:34] == grey // 2).all()
 
 
