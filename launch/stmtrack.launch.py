@@ -6,8 +6,10 @@
 
 Parameters come from params_file (default: the installed config/stmtrack.yaml). Every node
 parameter is also a launch argument; left empty (the default) it keeps the file's value, so
-an argument never silently overrides the file. `image` remaps the camera topic (and
-`image/compressed` with it, for use_compressed).
+an argument never silently overrides the file. `image` remaps the camera topic; the node
+derives `<image>/compressed` (use_compressed) and the `camera_info` beside the image topic
+from it, as image_transport does. `autostart:=false` leaves the node unconfigured for a
+lifecycle manager.
 `launch` is not on PyPI, so test_node_launch.py checks this file's structure with `ast`.
 """
 from launch import LaunchDescription
@@ -29,6 +31,7 @@ PARAMETER_ARGS = {
     "checkpoint": str, "use_compressed": bool, "image_qos_reliability": str,
     "image_qos_depth": int, "mono16_scaling": str, "frame_buffer_size": int,
     "init_stamp_tolerance": float, "catchup_frames": int, "diagnostics_period": float,
+    "autostart": bool,
     # every ROS node
     "use_sim_time": bool,
 }
@@ -61,7 +64,7 @@ def _node(context):
         namespace=LaunchConfiguration("namespace"),
         output="screen",
         parameters=[LaunchConfiguration("params_file"), overrides],
-        remappings=[("image", image), ("image/compressed", image + "/compressed")],
+        remappings=[("image", image)],
         ros_arguments=["--log-level", log_level],
     )]
 
@@ -71,8 +74,9 @@ def generate_launch_description():
                                            "stmtrack.yaml"])
     args = [
         DeclareLaunchArgument("image", default_value="/camera/image_raw",
-                              description="camera topic (sensor_msgs/Image); with "
-                                          "use_compressed, IMAGE/compressed is used"),
+                              description="camera topic (sensor_msgs/Image); the node also "
+                                          "reads IMAGE/compressed (use_compressed) and the "
+                                          "camera_info beside IMAGE"),
         DeclareLaunchArgument("params_file", default_value=default_params,
                               description="parameter file (defaults: config/stmtrack.yaml)"),
         DeclareLaunchArgument("namespace", default_value="", description="node namespace"),

@@ -75,10 +75,11 @@ def test_declared_arguments_map_to_parameters_remaps_or_options():
 
 def test_remaps_name_the_nodes_real_inputs():
     (node,) = _calls(TREE, "Node")
-    remapped = {ast.literal_eval(t.elts[0]) for t in _kwargs(node)["remappings"].elts}
+    remapped = [ast.literal_eval(t.elts[0]) for t in _kwargs(node)["remappings"].elts]
+    assert remapped == ["image"]  # <image>/compressed and camera_info follow it in the node
     src = (REPO / "stmtrack_ros" / "node" / "tracker_node.py").read_text()
-    for name in remapped:
-        assert f'"{name}"' in src, name
+    assert 'base = self.resolve_topic_name("image")' in src
+    assert 'base + "/compressed"' in src and '"/camera_info"' in src
 
 
 def test_node_executable_name_and_parameter_file_are_installed():

@@ -65,6 +65,8 @@ def node():
     rclpy.init(context=ctx, domain_id=domain_id(40))
     n = TrackerNode(context=ctx, parameter_overrides=[
         Parameter("checkpoint", value=str(test_checkpoint()))])
+    from rclpy.lifecycle import TransitionCallbackReturn
+    assert n.trigger_configure() == TransitionCallbackReturn.SUCCESS  # loads the model
     yield n
     n.shutdown()
     n.destroy_node()
@@ -104,6 +106,7 @@ def test_runtime_threshold_changes_and_rejections(node):
 def test_bad_startup_value_is_one_clear_error():
     rclpy = pytest.importorskip("rclpy")
     from rclpy.context import Context
+    from rclpy.lifecycle import TransitionCallbackReturn
     from rclpy.parameter import Parameter
 
     from node_support import domain_id
@@ -111,8 +114,10 @@ def test_bad_startup_value_is_one_clear_error():
     ctx = Context()
     rclpy.init(context=ctx, domain_id=domain_id(41))
     try:
-        with pytest.raises(ValueError, match="hp='nope'"):
-            TrackerNode(context=ctx, parameter_overrides=[Parameter("hp", value="nope")])
+        n = TrackerNode(context=ctx, parameter_overrides=[Parameter("hp", value="nope")])
+        assert n.trigger_configure() == TransitionCallbackReturn.FAILURE  # refused on configure
+        assert n.lifecycle == "unconfigured" and n.tracker is None
+        n.destroy_node()
     finally:
         rclpy.try_shutdown(context=ctx)
 

@@ -73,7 +73,7 @@ TRACKER_SPECS = {
 class NodeSettings:
     """The node's own settings (not the tracker's)."""
     checkpoint: str = ""                       # empty: the bundled small model
-    use_compressed: bool = False               # subscribe image/compressed instead of image
+    use_compressed: bool = False               # subscribe <image>/compressed instead of image
     image_qos_reliability: str = "best_effort"  # sensor-data QoS; best_effort matches both kinds
     image_qos_depth: int = 1                   # 1 = latest-frame-only at the DDS level too
     mono16_scaling: str = "shift"              # mono16 -> 8 bit: shift (v // 256) or minmax
@@ -81,11 +81,13 @@ class NodeSettings:
     init_stamp_tolerance: float = 0.001        # s; nearest buffered stamp within this matches
     catchup_frames: int = 10                   # after init: buffered frames replayed (at most)
     diagnostics_period: float = 1.0            # s between /diagnostics messages
+    autostart: bool = True                     # configure + activate at start (lifecycle)
 
 
 NODE_SPECS = {
     "checkpoint": Spec("model checkpoint (.pt); empty = the bundled small model"),
-    "use_compressed": Spec("subscribe sensor_msgs/CompressedImage on image/compressed"),
+    "use_compressed": Spec("subscribe sensor_msgs/CompressedImage on <image>/compressed (the "
+                           "image topic as remapped, plus /compressed)"),
     "image_qos_reliability": Spec("image subscription reliability",
                                   choices=("best_effort", "reliable")),
     "image_qos_depth": Spec("image subscription queue depth (KEEP_LAST)", range=(1, 100)),
@@ -98,6 +100,8 @@ NODE_SPECS = {
                            "buffered frames since are tracked (evenly spaced) before the newest",
                            range=(0, 600), runtime=True),
     "diagnostics_period": Spec("seconds between /diagnostics messages", range=(0.1, 60.0)),
+    "autostart": Spec("lifecycle: configure and activate at start (false: the node waits "
+                      "unconfigured for change_state, as a lifecycle manager expects)"),
 }
 
 

@@ -1,5 +1,14 @@
 """The `stmtrack` ROS 2 node: camera frames in, one stamped `Track` per processed frame out.
 
+A managed (lifecycle) node; with `autostart` (default) it configures and activates itself:
+* configure: read the parameters, load the model and warm it up, create the publishers and
+  the tracking thread (nothing is published yet);
+* activate: subscribe the camera (`image`, or `<image>/compressed`) and its `camera_info`,
+  enable the publishers; init_target/reset act only now;
+* deactivate: unsubscribe, publish nothing; the model and the target are kept;
+* cleanup: stop the tracking thread, release the model; shutdown: clean up and end main().
+init_target and reset answer in every state (refusing, with the state, unless active).
+
 Threads (MultiThreadedExecutor, one callback group each, so services answer in milliseconds
 while the network runs):
 * image callback: converts the frame (bad ones are counted, never fatal), stores it in the
@@ -8,15 +17,17 @@ while the network runs):
   were replaced: dropped, never queued), runs the query pass, publishes the Track at once,
   then the memory pass. init/reset requests are executed here too, between frames;
 * services (init_target, reset) hand their request to the tracking thread and wait;
-* a timer publishes /diagnostics.
+* a timer publishes /diagnostics; lifecycle transitions run in their own group.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
+import gc
 import sys
 import threading
 import time
+import warnings
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -24,9 +35,9 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 ParameterType, SetParametersResult)
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
@@ -36,7 +47,9 @@ from stmtrack_ros.srv import InitTarget
 from ..model import default_checkpoint_path
 from ..tracker import Tracker, TrackerInputError, TrackState
 from ..tracker.inputs import check_box
+from .bearing import CameraModel, CameraModelError, bearing_fields
 from .convert import ImageConversionError, bgr_to_image, draw_track, msg_to_bgr, track_fields
+from .detections import detection_array, load_vision_msgs
 from .diagnostics import NodeStats, build_status
 from .frame_buffer import Frame, FrameBuffer, LatestSlot
 from .params import (NODE_NAME, NODE_SPECS, TRACKER_SPECS, NodeSettings, all_defaults,
@@ -44,6 +57,7 @@ from .params import (NODE_NAME, NODE_SPECS, TRACKER_SPECS, NodeSettings, all_def
 
 LOG_EVERY_S = 5.0          # rate limit of repeated warnings (bad images, stamps, errors)
 REQUEST_TIMEOUT_S = 30.0   # a service gives up waiting for the tracking thread after this
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 _PARAM_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
                 float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
 
@@ -89,13 +103,84 @@ class _Request:
     track_id: int = 0
 
 
-class TrackerNode(Node):
+class TrackerNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
-        defaults = all_defaults()
-        for name, default in defaults.items():
+        self._defaults = all_defaults()
+        for name, default in self._defaults.items():
             self.declare_parameter(name, default, descriptor(name, default))
-        values = {n: self.get_parameter(n).value for n in defaults}
+        self.lifecycle = "unconfigured"   # ours, as the services and logs tell it
+        self.finished = threading.Event()  # set by shutdown: main() returns
+        self.autostarting = False          # configure failures then say "cannot start"
+        self.tracker = None
+        self.device = ""
+        self.stats = NodeStats()
+        self._track_id = 0            # of the current target; 0 = none
+        self._next_track_id = 1       # never reused within the process, over cleanups too
+        self._state = TrackState.IDLE
+        self._memory_size = 0
+        self._camera: CameraModel | None = None
+        self._camera_key = None       # the camera_info content behind _camera
+        self._vision = load_vision_msgs()
+        self._told_vision = False     # "detections is off" is said once, on the first configure
+        self._subs, self._pubs, self._timer, self._worker = [], [], None, None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        # The services answer in every state (refusing unless active), so a caller learns
+        # why instead of waiting for a service that is not there.
+        service_group = MutuallyExclusiveCallbackGroup()
+        self.create_service(InitTarget, "init_target", self._on_init_target,
+                            callback_group=service_group)
+        self.create_service(Trigger, "reset", self._on_reset, callback_group=service_group)
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except Exception as e:  # noqa: BLE001 - one clear line; the node stays unconfigured
+            self._release()
+            why = f"{type(e).__name__}: {e}"
+            if self.autostarting:
+                self.get_logger().fatal(f"cannot start: {why}")
+            else:
+                self.get_logger().error(f"configure failed: {why}; still unconfigured")
+            return FAILURE
+        self.lifecycle = "inactive"
+        return super().on_configure(state)
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        ret = super().on_activate(state)  # enables the publishers first: no Track is lost
+        self._subscribe()
+        self.lifecycle = "active"
+        self.get_logger().info(f"active: {self._image_topic} -> "
+                               f"{self.resolve_topic_name('track')}")
+        return ret
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self.lifecycle = "inactive"
+        self._unsubscribe()
+        self.get_logger().info("inactive: not subscribed, publishing nothing; model and "
+                               f"target kept ({self._keeping()})")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info("cleaned up (unconfigured); configure to load the model again")
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._release()
+        self.lifecycle = "finalized"
+        self.finished.set()
+        return super().on_shutdown(state)
+
+    def on_error(self, state) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error in a transition from {state.label}; releasing "
+                                "everything (unconfigured)")
+        self._release()
+        return SUCCESS
+
+    def _configure(self) -> None:
+        values = {n: self.get_parameter(n).value for n in self._defaults}
         for name, value in values.items():
             why = spec_problem(name, value)
             if why:
@@ -105,9 +190,13 @@ class TrackerNode(Node):
 
         ckpt = self.settings.checkpoint or str(default_checkpoint_path())
         t0 = time.monotonic()
-        self.tracker = Tracker.from_checkpoint(ckpt, self.params)
+        with warnings.catch_warnings(record=True) as caught:  # as ROS log lines, once each
+            warnings.simplefilter("always")
+            self.tracker = Tracker.from_checkpoint(ckpt, self.params)
+            warm = self.tracker.warm_up()  # compilation and kernel choice now, not on a target
+        for text in dict.fromkeys(str(w.message) for w in caught):
+            self.get_logger().warning(text)
         self.device = str(getattr(self.tracker, "device", self.params.device))
-        warm = self.tracker.warm_up()  # compilation and kernel choice now, not on the first target
         self.get_logger().info(f"loaded {ckpt} on {self.device} in {time.monotonic() - t0:.1f} s "
                                f"(mode {self.params.mode}, hp {self.params.hp}; warm-up "
                                f"{warm:.1f} s)")
@@ -119,42 +208,91 @@ class TrackerNode(Node):
         self._seq = 0
         self._last_stamp_ns: int | None = None
         self._last_done_seq = -1      # frames at or before this are never processed (again)
-        self._track_id = 0            # of the current target; 0 = none
-        self._next_track_id = 1
+        self._track_id = 0
         self._state = TrackState.IDLE
         self._memory_size = 0
         self._catchup: collections.deque[Frame] = collections.deque()
 
-        image_group = MutuallyExclusiveCallbackGroup()
-        service_group = MutuallyExclusiveCallbackGroup()
-        diag_group = MutuallyExclusiveCallbackGroup()
-        reliability = (ReliabilityPolicy.RELIABLE if self.settings.image_qos_reliability == "reliable"
-                       else ReliabilityPolicy.BEST_EFFORT)
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.settings.image_qos_depth,
-                         reliability=reliability)
-        if self.settings.use_compressed:
-            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos,
-                                     callback_group=image_group)
-        else:
-            self.create_subscription(Image, "image", self._on_image, qos,
-                                     callback_group=image_group)
-        self.track_pub = self.create_publisher(Track, "track", 10)
-        self.debug_pub = self.create_publisher(Image, "debug_image", 1)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics,
-                          callback_group=diag_group)
-
+        self.track_pub = self.create_lifecycle_publisher(Track, "track", 10)
+        self.debug_pub = self.create_lifecycle_publisher(Image, "debug_image", 1)
+        self.diag_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._pubs = [self.track_pub, self.debug_pub, self.diag_pub]
+        self.det_pub = None
+        if self._vision is not None:
+            self.det_pub = self.create_lifecycle_publisher(self._vision.Detection2DArray,
+                                                           "detections", 10)
+            self._pubs.append(self.det_pub)
+        elif not self._told_vision:
+            self._told_vision = True
+            self.get_logger().info("vision_msgs is not importable: `detections` "
+                                   "(vision_msgs/Detection2DArray) is off")
+        self._timer = self.create_timer(self.settings.diagnostics_period,
+                                        self._publish_diagnostics,
+                                        callback_group=MutuallyExclusiveCallbackGroup())
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="stmtrack-tracking", daemon=True)
         self._worker.start()
-        # Services last: once they answer, the node is ready.
-        self.create_service(InitTarget, "init_target", self._on_init_target,
-                            callback_group=service_group)
-        self.create_service(Trigger, "reset", self._on_reset, callback_group=service_group)
-        topic = "image/compressed" if self.settings.use_compressed else "image"
-        self.get_logger().info(f"ready: {self.resolve_topic_name(topic)} -> "
-                               f"{self.resolve_topic_name('track')}")
+
+    def _subscribe(self) -> None:
+        """The camera and its camera_info, named as image_transport names them: the remapped
+        `image` topic, `<image>/compressed`, and `camera_info` beside the image topic."""
+        s = self.settings
+        reliability = (ReliabilityPolicy.RELIABLE if s.image_qos_reliability == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=s.image_qos_depth,
+                         reliability=reliability)
+        base = self.resolve_topic_name("image")
+        self._image_topic = base + "/compressed" if s.use_compressed else base
+        group = MutuallyExclusiveCallbackGroup()
+        self._subs = [self.create_subscription(CompressedImage if s.use_compressed else Image,
+                                               self._image_topic, self._on_image, qos,
+                                               callback_group=group)]
+        # Cameras latch camera_info (reliable + transient local) or stream it (best effort):
+        # one subscription matches each kind, so every driver's camera_info arrives.
+        info = base.rsplit("/", 1)[0] + "/camera_info"
+        for rel, dur in ((ReliabilityPolicy.RELIABLE, DurabilityPolicy.TRANSIENT_LOCAL),
+                         (ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.VOLATILE)):
+            self._subs.append(self.create_subscription(
+                CameraInfo, info, self._on_camera_info,
+                QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=rel,
+                           durability=dur), callback_group=group))
+
+    def _unsubscribe(self) -> None:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        if self._worker is not None:  # frames not yet processed are not processed later
+            self.slot.discard_up_to(self._seq)
+            self._catchup.clear()
+
+    def _release(self) -> None:
+        """Back to unconfigured: no subscriptions, publishers, timer, thread or model."""
+        self._unsubscribe()
+        if self._worker is not None:
+            self._stop.set()
+            self.slot.close()
+            for req in list(self._requests):
+                req.cancelled = True
+                req.done.set()
+            self._worker.join(timeout=10.0)
+            self._worker = None
+        for pub in self._pubs:
+            self.destroy_lifecycle_publisher(pub)
+        self._pubs = []
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        had_model = self.tracker is not None
+        self.tracker = None
+        self._track_id, self._state, self._memory_size = 0, TrackState.IDLE, 0
+        self.buffer = None
+        self.lifecycle = "unconfigured"
+        if had_model:
+            gc.collect()
+            if self.device.startswith("cuda"):
+                import torch
+                torch.cuda.empty_cache()
+            self.get_logger().info("model released")
 
     # ------------------------------------------------------------------ input
     def _on_image(self, msg) -> None:
@@ -186,6 +324,21 @@ class TrackerNode(Node):
         frame = Frame(self._seq, stamp, msg.header.frame_id, bgr, now)
         self.buffer.push(frame)
         self.slot.put(frame)
+
+    def _on_camera_info(self, msg) -> None:
+        key = (tuple(msg.k), tuple(msg.d), msg.distortion_model, msg.width, msg.height)
+        if key == self._camera_key:  # the same intrinsics again (a streaming camera)
+            return
+        self._camera_key = key
+        try:
+            self._camera = CameraModel.from_camera_info(msg)
+        except CameraModelError as e:
+            self._camera = None
+            self.get_logger().warning(f"camera_info refused: {e}; Tracks carry no bearing "
+                                      "(bearing_valid false)")
+            return
+        self.get_logger().info(f"camera_info: {msg.width}x{msg.height} "
+                               f"{self._camera.distortion_model}; Tracks carry the bearing")
 
     # ------------------------------------------------------------------ tracking thread
     def _run(self) -> None:
@@ -221,7 +374,15 @@ class TrackerNode(Node):
         latency = (now - frame.received) * 1e3
         fields = track_fields(result, track_id=self._track_id if result is not None else 0,
                               image_wh=frame.wh, latency_ms=latency)
-        self.track_pub.publish(Track(header=_header(frame), **fields))
+        camera = self._camera
+        bearing = bearing_fields(camera, fields)
+        if camera is not None and not bearing["bearing_valid"] and fields["state"]:
+            self.get_logger().warning(f"no bearing: {camera.size_problem(*frame.wh)}",
+                                      throttle_duration_sec=LOG_EVERY_S)
+        header = _header(frame)
+        self.track_pub.publish(Track(header=header, **fields, **bearing))
+        if self.det_pub is not None:
+            self.det_pub.publish(detection_array(self._vision, header, fields))
         if result is not None:
             self._state = result.state
         with self.stats.lock:
@@ -287,7 +448,21 @@ class TrackerNode(Node):
             req.message = f"{req.kind} timed out after {REQUEST_TIMEOUT_S:.0f} s (tracker busy)"
         return req
 
+    def _not_active(self, what: str) -> str | None:
+        """Why `what` is refused in this lifecycle state (None while active)."""
+        if self.lifecycle == "active":
+            return None
+        steps = {"unconfigured": "configure, then activate", "inactive": "activate"}
+        return (f"{what} refused: the node is {self.lifecycle} (lifecycle); "
+                f"{steps.get(self.lifecycle, 'start it again')} first; nothing changed")
+
     def _on_init_target(self, request, response):
+        why = self._not_active("init_target")
+        if why:
+            response.success, response.track_id = False, self._track_id
+            response.message = f"{why}; {self._keeping()}"
+            self.get_logger().warning(response.message)
+            return response
         box = (request.x, request.y, request.width, request.height)
         want = _ns(request.stamp)
         if want == 0:
@@ -322,6 +497,11 @@ class TrackerNode(Node):
         return response
 
     def _on_reset(self, request, response):
+        why = self._not_active("reset")
+        if why:
+            response.success, response.message = False, f"{why}; {self._keeping()}"
+            self.get_logger().warning(response.message)
+            return response
         req = self._submit(_Request("reset"))
         response.success, response.message = req.ok, req.message
         self.get_logger().info(f"reset: {req.message}")
@@ -337,6 +517,14 @@ class TrackerNode(Node):
             if why:
                 return SetParametersResult(successful=False, reason=why)
             (tracker_changes if p.name in TRACKER_SPECS else node_changes)[p.name] = p.value
+        if self.tracker is None:  # unconfigured: the values are read on configure
+            values = {n: self.get_parameter(n).value for n in self._defaults
+                      if n in TRACKER_SPECS}
+            try:
+                tracker_params_from({**values, **tracker_changes})
+            except (ValueError, TypeError) as e:
+                return SetParametersResult(successful=False, reason=str(e))
+            return SetParametersResult(successful=True)
         try:
             new = self.params.replace(**tracker_changes) if tracker_changes else self.params
         except (ValueError, TypeError) as e:
@@ -361,12 +549,8 @@ class TrackerNode(Node):
         self.diag_pub.publish(msg)
 
     def shutdown(self) -> None:
-        self._stop.set()
-        self.slot.close()
-        for req in list(self._requests):
-            req.cancelled = True
-            req.done.set()
-        self._worker.join(timeout=5.0)
+        """End of the process (SIGINT or after the shutdown transition): release everything."""
+        self._release()
 
 
 def main(args=None) -> int:
@@ -381,7 +565,14 @@ def main(args=None) -> int:
         executor = MultiThreadedExecutor(num_threads=4)
         executor.add_node(node)
         try:
-            executor.spin()
+            if node.get_parameter("autostart").value:
+                node.autostarting = True  # a failed configure is then fatal, in one line
+                if node.trigger_configure() != SUCCESS:
+                    return 2
+                node.autostarting = False
+                node.trigger_activate()
+            while rclpy.ok() and not node.finished.is_set():
+                executor.spin_once(timeout_sec=0.2)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
     finally:
