@@ -15,8 +15,14 @@ import torch
 
 from conftest import TEST_DATA
 from stmtrack_ros.model import STMTrackNet, load_checkpoint
-from stmtrack_ros.model.portable import (UNUSED_PREFIXES, exact_sums, official_entries, portable_state_dict,
-                                         state_dict_sha256, tensor_bytes)
+from stmtrack_ros.model.portable import (
+    UNUSED_PREFIXES,
+    exact_sums,
+    official_entries,
+    portable_state_dict,
+    state_dict_sha256,
+    tensor_bytes,
+)
 
 PARITY = TEST_DATA / "parity"
 
@@ -128,7 +134,8 @@ def test_portable_weights_match_checksums(seed1_sd):
     assert len(floats) == ref["float32_entries"]
     assert sum(v.numel() for v in floats) == ref["float_values"]
     # entry by entry first, so that a failure names the wrong entry
-    wrong = [k for k, v in seed1_sd.items() if hashlib.sha256(tensor_bytes(v)).hexdigest() != per[k]["sha256"]]
+    wrong = [k for k, v in seed1_sd.items()
+             if hashlib.sha256(tensor_bytes(v)).hexdigest() != per[k]["sha256"]]
     assert not wrong, f"entries differing from the official generator: {wrong[:5]}"
     assert state_dict_sha256(seed1_sd) == ref["sha256"]
     for probe in ref["probes"]:

@@ -41,7 +41,8 @@ def test_loads_into_both_backbones(net, tmp_path):
     assert torch.equal(net.basemodel_m.proj_fg_bg_label_map.weight, proj)
     assert torch.equal(net.neck_m.adjustor.weight, neck)
     # separate copies, not shared weights
-    assert net.basemodel_m.Conv2d_1a_3x3.conv.weight.data_ptr() != net.basemodel_q.Conv2d_1a_3x3.conv.weight.data_ptr()
+    stem_m, stem_q = net.basemodel_m.Conv2d_1a_3x3.conv.weight, net.basemodel_q.Conv2d_1a_3x3.conv.weight
+    assert stem_m.data_ptr() != stem_q.data_ptr()
 
 
 def test_refuses_files_that_do_not_fit(net, tmp_path):

@@ -142,7 +142,8 @@ def write_yolo(root: Path, n=3):
     for k in range(n):
         boxes = _still_boxes(k)
         _write(root / "images" / f"y{k}.jpg", _frame(rng, boxes))
-        lines = [f"0 {(x + w / 2) / W:.6f} {(y + h / 2) / H:.6f} {w / W:.6f} {h / H:.6f}" for x, y, w, h in boxes]
+        lines = [f"0 {(x + w / 2) / W:.6f} {(y + h / 2) / H:.6f} {w / W:.6f} {h / H:.6f}"
+                 for x, y, w, h in boxes]
         (root / "labels").mkdir(parents=True, exist_ok=True)
         (root / "labels" / f"y{k}.txt").write_text("\n".join(lines) + "\n")
         out[f"y{k}.jpg"] = boxes
