@@ -67,6 +67,7 @@ class NodeStats:
         self.last_bad_time = -1e9
         self.stamps_backwards = 0
         self.processing_errors = 0
+        self.callback_errors = 0      # callbacks that raised (answered as refusals, logged)
         self.last_error = ""
 
     def bad_image(self, reason: str) -> None:
@@ -99,6 +100,7 @@ def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int,
             "last_bad_image": stats.last_bad_reason,
             "stamps_backwards": str(stats.stamps_backwards),
             "processing_errors": str(stats.processing_errors),
+            "callback_errors": str(stats.callback_errors),
             "last_error": stats.last_error,
             "state": STATE_NAMES.get(state, str(state)),
             "track_id": str(track_id),

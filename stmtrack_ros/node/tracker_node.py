@@ -22,6 +22,7 @@ while the network runs):
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import gc
 import sys
@@ -54,6 +55,7 @@ from .diagnostics import NodeStats, build_status
 from .frame_buffer import Frame, FrameBuffer, LatestSlot
 from .params import (NODE_NAME, NODE_SPECS, TRACKER_SPECS, NodeSettings, all_defaults,
                      node_defaults, spec_problem, tracker_params_from)
+from .safe_log import SafeLog, one_line
 
 LOG_EVERY_S = 5.0          # rate limit of repeated warnings (bad images, stamps, errors)
 REQUEST_TIMEOUT_S = 30.0   # a service gives up waiting for the tracking thread after this
@@ -70,6 +72,22 @@ def _header(frame: Frame) -> Header:
     h = Header(frame_id=frame.frame_id)
     h.stamp.sec, h.stamp.nanosec = divmod(frame.stamp_ns, 1_000_000_000)
     return h
+
+
+def start_target(tracker: Tracker, frame_bgr, box) -> tuple[Tracker, object]:
+    """A tracker on the new target, with the init frame's memory pass done and a query pass
+    on that frame tried, or an exception with `tracker` untouched (the old target kept).
+
+    The candidate is a shallow copy of the running tracker: it shares the network (no second
+    model in memory) and `init` replaces, never mutates, the state objects it holds (memory
+    bank, box, counters), so the old target lives on in `tracker` until the caller swaps.
+    The trial query pass runs on a further copy, so it changes nothing: a box the crop cannot
+    handle fails here rather than on every later frame. Costs one query pass per init."""
+    candidate = copy.copy(tracker)
+    result = candidate.init(frame_bgr, box)
+    candidate.memorize()
+    copy.copy(candidate).track(frame_bgr)
+    return candidate, result
 
 
 def descriptor(name: str, default) -> ParameterDescriptor:
@@ -106,6 +124,7 @@ class _Request:
 class TrackerNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
+        self.log = SafeLog(self.get_logger())
         self._defaults = all_defaults()
         for name, default in self._defaults.items():
             self.declare_parameter(name, default, descriptor(name, default))
@@ -124,13 +143,43 @@ class TrackerNode(LifecycleNode):
         self._vision = load_vision_msgs()
         self._told_vision = False     # "detections is off" is said once, on the first configure
         self._subs, self._pubs, self._timer, self._worker = [], [], None, None
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_on_set_parameters_callback(self._guarded(
+            "parameter change", self._on_set_parameters,
+            lambda why, _changes: SetParametersResult(successful=False, reason=why)))
         # The services answer in every state (refusing unless active), so a caller learns
         # why instead of waiting for a service that is not there.
         service_group = MutuallyExclusiveCallbackGroup()
-        self.create_service(InitTarget, "init_target", self._on_init_target,
+        self.create_service(InitTarget, "init_target",
+                            self._guarded("init_target", self._on_init_target, self._refused),
                             callback_group=service_group)
-        self.create_service(Trigger, "reset", self._on_reset, callback_group=service_group)
+        self.create_service(Trigger, "reset", self._guarded("reset", self._on_reset, self._refused),
+                            callback_group=service_group)
+
+    def _guarded(self, what: str, callback, on_error=None):
+        """`callback` for the executor: an exception from it would end the process (rclpy
+        re-raises it from spin), so it is logged, counted on /diagnostics and answered by
+        `on_error(one-line reason, *args)` (a service's refusal) instead."""
+        def call(*args):
+            try:
+                return callback(*args)
+            except Exception as e:  # noqa: BLE001 - no client or camera input ends the node
+                if not self.context.ok():
+                    return None  # shutting down: publishers are gone, nothing to report
+                why = one_line(f"{what} failed: {type(e).__name__}: {e}", 500)
+                with self.stats.lock:
+                    self.stats.callback_errors += 1
+                    self.stats.last_error = why
+                self.log.error(why, every=LOG_EVERY_S)
+                return on_error(why, *args) if on_error else None
+        return call
+
+    def _refused(self, why: str, _request, response):
+        """A service response for a request the node could not handle (nothing changed)."""
+        response.success = False
+        response.message = f"{why}; {self._keeping()}"
+        if hasattr(response, "track_id"):
+            response.track_id = self._track_id
+        return response
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -140,9 +189,9 @@ class TrackerNode(LifecycleNode):
             self._release()
             why = f"{type(e).__name__}: {e}"
             if self.autostarting:
-                self.get_logger().fatal(f"cannot start: {why}")
+                self.log.fatal(f"cannot start: {why}")
             else:
-                self.get_logger().error(f"configure failed: {why}; still unconfigured")
+                self.log.error(f"configure failed: {why}; still unconfigured")
             return FAILURE
         self.lifecycle = "inactive"
         return super().on_configure(state)
@@ -151,20 +200,20 @@ class TrackerNode(LifecycleNode):
         ret = super().on_activate(state)  # enables the publishers first: no Track is lost
         self._subscribe()
         self.lifecycle = "active"
-        self.get_logger().info(f"active: {self._image_topic} -> "
-                               f"{self.resolve_topic_name('track')}")
+        self.log.info(f"active: {self._image_topic} -> "
+                      f"{self.resolve_topic_name('track')}")
         return ret
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         self.lifecycle = "inactive"
         self._unsubscribe()
-        self.get_logger().info("inactive: not subscribed, publishing nothing; model and "
-                               f"target kept ({self._keeping()})")
+        self.log.info("inactive: not subscribed, publishing nothing; model and "
+                      f"target kept ({self._keeping()})")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         self._release()
-        self.get_logger().info("cleaned up (unconfigured); configure to load the model again")
+        self.log.info("cleaned up (unconfigured); configure to load the model again")
         return super().on_cleanup(state)
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -174,8 +223,8 @@ class TrackerNode(LifecycleNode):
         return super().on_shutdown(state)
 
     def on_error(self, state) -> TransitionCallbackReturn:
-        self.get_logger().error(f"error in a transition from {state.label}; releasing "
-                                "everything (unconfigured)")
+        self.log.error(f"error in a transition from {state.label}; releasing "
+                       "everything (unconfigured)")
         self._release()
         return SUCCESS
 
@@ -195,11 +244,10 @@ class TrackerNode(LifecycleNode):
             self.tracker = Tracker.from_checkpoint(ckpt, self.params)
             warm = self.tracker.warm_up()  # compilation and kernel choice now, not on a target
         for text in dict.fromkeys(str(w.message) for w in caught):
-            self.get_logger().warning(text)
+            self.log.warning(text)
         self.device = str(getattr(self.tracker, "device", self.params.device))
-        self.get_logger().info(f"loaded {ckpt} on {self.device} in {time.monotonic() - t0:.1f} s "
-                               f"(mode {self.params.mode}, hp {self.params.hp}; warm-up "
-                               f"{warm:.1f} s)")
+        self.log.info(f"loaded {ckpt} on {self.device} in {time.monotonic() - t0:.1f} s "
+                      f"(mode {self.params.mode}, hp {self.params.hp}; warm-up {warm:.1f} s)")
 
         self.stats = NodeStats()
         self.buffer = FrameBuffer(self.settings.frame_buffer_size)
@@ -224,10 +272,10 @@ class TrackerNode(LifecycleNode):
             self._pubs.append(self.det_pub)
         elif not self._told_vision:
             self._told_vision = True
-            self.get_logger().info("vision_msgs is not importable: `detections` "
-                                   "(vision_msgs/Detection2DArray) is off")
+            self.log.info("vision_msgs is not importable: `detections` "
+                          "(vision_msgs/Detection2DArray) is off")
         self._timer = self.create_timer(self.settings.diagnostics_period,
-                                        self._publish_diagnostics,
+                                        self._guarded("diagnostics", self._publish_diagnostics),
                                         callback_group=MutuallyExclusiveCallbackGroup())
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="stmtrack-tracking", daemon=True)
@@ -245,15 +293,16 @@ class TrackerNode(LifecycleNode):
         self._image_topic = base + "/compressed" if s.use_compressed else base
         group = MutuallyExclusiveCallbackGroup()
         self._subs = [self.create_subscription(CompressedImage if s.use_compressed else Image,
-                                               self._image_topic, self._on_image, qos,
-                                               callback_group=group)]
+                                               self._image_topic,
+                                               self._guarded("image callback", self._on_image),
+                                               qos, callback_group=group)]
         # Cameras latch camera_info (reliable + transient local) or stream it (best effort):
         # one subscription matches each kind, so every driver's camera_info arrives.
         info = base.rsplit("/", 1)[0] + "/camera_info"
         for rel, dur in ((ReliabilityPolicy.RELIABLE, DurabilityPolicy.TRANSIENT_LOCAL),
                          (ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.VOLATILE)):
             self._subs.append(self.create_subscription(
-                CameraInfo, info, self._on_camera_info,
+                CameraInfo, info, self._guarded("camera_info callback", self._on_camera_info),
                 QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=rel,
                            durability=dur), callback_group=group))
 
@@ -292,7 +341,7 @@ class TrackerNode(LifecycleNode):
             if self.device.startswith("cuda"):
                 import torch
                 torch.cuda.empty_cache()
-            self.get_logger().info("model released")
+            self.log.info("model released")
 
     # ------------------------------------------------------------------ input
     def _on_image(self, msg) -> None:
@@ -303,22 +352,21 @@ class TrackerNode(LifecycleNode):
             bgr = msg_to_bgr(msg, self.settings.mono16_scaling)
         except ImageConversionError as e:
             self.stats.bad_image(str(e))
-            self.get_logger().warning(f"bad image refused (frame_id {msg.header.frame_id!r}): {e}",
-                                      throttle_duration_sec=LOG_EVERY_S)
+            self.log.warning(f"bad image refused (frame_id {msg.header.frame_id!r}): {e}",
+                             every=LOG_EVERY_S)
             return
         except Exception as e:  # noqa: BLE001 - a camera must never take the node down
             self.stats.bad_image(f"{type(e).__name__}: {e}")
-            self.get_logger().error(f"image conversion failed: {e!r}",
-                                    throttle_duration_sec=LOG_EVERY_S)
+            self.log.error(f"image conversion failed: {e!r}", every=LOG_EVERY_S)
             return
         stamp = _ns(msg.header.stamp)
         if self._last_stamp_ns is not None and stamp < self._last_stamp_ns:
             with self.stats.lock:
                 self.stats.stamps_backwards += 1
-            self.get_logger().warning(
+            self.log.warning(
                 f"image stamp went backwards by {(self._last_stamp_ns - stamp) / 1e9:.3f} s "
                 "(bag looping or clock reset?); continuing with the target kept",
-                throttle_duration_sec=LOG_EVERY_S)
+                every=LOG_EVERY_S)
         self._last_stamp_ns = stamp
         self._seq += 1
         frame = Frame(self._seq, stamp, msg.header.frame_id, bgr, now)
@@ -334,11 +382,11 @@ class TrackerNode(LifecycleNode):
             self._camera = CameraModel.from_camera_info(msg)
         except CameraModelError as e:
             self._camera = None
-            self.get_logger().warning(f"camera_info refused: {e}; Tracks carry no bearing "
-                                      "(bearing_valid false)")
+            self.log.warning(f"camera_info refused: {e}; Tracks carry no bearing "
+                             "(bearing_valid false)")
             return
-        self.get_logger().info(f"camera_info: {msg.width}x{msg.height} "
-                               f"{self._camera.distortion_model}; Tracks carry the bearing")
+        self.log.info(f"camera_info: {msg.width}x{msg.height} "
+                      f"{self._camera.distortion_model}; Tracks carry the bearing")
 
     # ------------------------------------------------------------------ tracking thread
     def _run(self) -> None:
@@ -352,11 +400,12 @@ class TrackerNode(LifecycleNode):
             try:
                 self._process(frame)
             except Exception as e:  # noqa: BLE001 - log, count, keep serving
+                if not self.context.ok():
+                    return  # shutting down: publishers are gone
                 with self.stats.lock:
                     self.stats.processing_errors += 1
-                    self.stats.last_error = f"{type(e).__name__}: {e}"
-                self.get_logger().error(f"frame {frame.frame_id!r} not tracked: {e}",
-                                        throttle_duration_sec=LOG_EVERY_S)
+                    self.stats.last_error = one_line(f"{type(e).__name__}: {e}", 500)
+                self.log.error(f"frame {frame.frame_id!r} not tracked: {e}", every=LOG_EVERY_S)
 
     def _process(self, frame: Frame) -> None:
         self._last_done_seq = frame.seq
@@ -377,8 +426,7 @@ class TrackerNode(LifecycleNode):
         camera = self._camera
         bearing = bearing_fields(camera, fields)
         if camera is not None and not bearing["bearing_valid"] and fields["state"]:
-            self.get_logger().warning(f"no bearing: {camera.size_problem(*frame.wh)}",
-                                      throttle_duration_sec=LOG_EVERY_S)
+            self.log.warning(f"no bearing: {camera.size_problem(*frame.wh)}", every=LOG_EVERY_S)
         header = _header(frame)
         self.track_pub.publish(Track(header=header, **fields, **bearing))
         if self.det_pub is not None:
@@ -406,14 +454,19 @@ class TrackerNode(LifecycleNode):
             frame = req.frame
             t0 = time.monotonic()
             try:
-                result = self.tracker.init(frame.bgr, req.box)
+                tracker, result = start_target(self.tracker, frame.bgr, req.box)
             except TrackerInputError as e:
-                req.message = f"init refused: {e}; " + self._keeping()
+                req.message = one_line(f"init refused: {e}; " + self._keeping())
                 return
+            except Exception as e:  # noqa: BLE001 - a box the tracker cannot follow
+                req.message = one_line(f"init failed: {type(e).__name__}: {e}; "
+                                       + self._keeping(), 500)
+                return
+            tracker.params = self.params  # a runtime change that landed meanwhile
+            self.tracker = tracker
             self._track_id = self._next_track_id
             self._next_track_id += 1
             self._publish(frame, result, t0)
-            self.tracker.memorize()
             self._memory_size = self.tracker.memory_stats()["features"]
             # Catch up: the buffered frames after the init frame, then the newest ones.
             later = self.buffer.after(frame.seq)
@@ -429,8 +482,10 @@ class TrackerNode(LifecycleNode):
                            f"stamp {frame.stamp_ns / 1e9:.9f}; catching up over "
                            f"{len(later)} buffered frames")
         except Exception as e:  # noqa: BLE001 - the service answers, the node keeps running
-            req.ok, req.message = False, f"{req.kind} failed: {type(e).__name__}: {e}"
-            self.get_logger().error(req.message)
+            req.ok = False
+            req.message = one_line(f"{req.kind} failed: {type(e).__name__}: {e}; "
+                                   + self._keeping(), 500)
+            self.log.error(req.message)
         finally:
             req.done.set()
 
@@ -461,7 +516,7 @@ class TrackerNode(LifecycleNode):
         if why:
             response.success, response.track_id = False, self._track_id
             response.message = f"{why}; {self._keeping()}"
-            self.get_logger().warning(response.message)
+            self.log.warning(response.message)
             return response
         box = (request.x, request.y, request.width, request.height)
         want = _ns(request.stamp)
@@ -480,31 +535,33 @@ class TrackerNode(LifecycleNode):
             response.success = False
             response.message = (f"no buffered frame matches {where}: {held}; use the stamp of a "
                                 f"recent image (or 0 for the newest); " + self._keeping())
-            self.get_logger().warning(f"init_target: {response.message}")
+            self.log.warning(f"init_target: {response.message}")
             return response
         try:
             box = check_box(box, frame.bgr.shape[:2])
         except TrackerInputError as e:
             response.success = False
             response.message = f"init refused: {e}; {self._keeping()}"
-            self.get_logger().warning(f"init_target: {response.message}")
+            self.log.warning(f"init_target: {response.message}")
             return response
         req = self._submit(_Request("init", frame=frame, box=box))
         response.success, response.message = req.ok, req.message
         response.track_id = req.track_id if req.ok else self._track_id
-        log = self.get_logger().info if req.ok else self.get_logger().warning
-        log(f"init_target: {response.message}")
+        if req.ok:
+            self.log.info(f"init_target: {response.message}")
+        else:
+            self.log.warning(f"init_target: {response.message}")
         return response
 
     def _on_reset(self, request, response):
         why = self._not_active("reset")
         if why:
             response.success, response.message = False, f"{why}; {self._keeping()}"
-            self.get_logger().warning(response.message)
+            self.log.warning(response.message)
             return response
         req = self._submit(_Request("reset"))
         response.success, response.message = req.ok, req.message
-        self.get_logger().info(f"reset: {req.message}")
+        self.log.info(f"reset: {req.message}")
         return response
 
     # ------------------------------------------------------------------ parameters
@@ -535,7 +592,7 @@ class TrackerNode(LifecycleNode):
         if node_changes:
             self.settings = dataclasses.replace(self.settings, **node_changes)
         changed = ", ".join(f"{p.name}={p.value!r}" for p in changes)
-        self.get_logger().info(f"parameters changed: {changed}")
+        self.log.info(f"parameters changed: {changed}")
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ diagnostics
