@@ -39,7 +39,7 @@ class NodeProcess:
     """`stmtrack_node` as a real process; always stopped (SIGINT, then SIGKILL) on exit."""
 
     def __init__(self, domain: int, log_path: Path, checkpoint: Path | None = None,
-                 params: dict | None = None, extra_args=()):
+                 params: dict | None = None, extra_args=(), env: dict | None = None):
         cmd = [sys.executable, "-m", "stmtrack_ros.node.tracker_node", "--ros-args",
                "--params-file", str(REPO / "config" / "stmtrack.yaml")]
         for k, v in {**({"checkpoint": str(checkpoint)} if checkpoint else {}),
@@ -49,11 +49,12 @@ class NodeProcess:
         self.cmd = [*cmd, *extra_args]
         self.log_path = Path(log_path)
         self.domain = domain
+        self.env = {**(env or {}), "ROS_DOMAIN_ID": str(domain)} if env else node_env(domain)
         self.proc = None
 
     def __enter__(self):
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=node_env(self.domain),
+        self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
         return self
 

@@ -21,6 +21,27 @@ def message_class(msgtype: str):
     return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
 
 
+def discover_types(node, topics: list[str], deadline: float) -> dict | None:
+    """{topic: 'pkg/msg/Name'} once every topic is on the graph, or None (one error line
+    logged) when `deadline` (monotonic) passes first."""
+    import rclpy
+    types = {}
+    while len(types) < len(topics) and rclpy.ok():
+        graph = dict(node.get_topic_names_and_types())
+        for t in topics:
+            name = t if t.startswith("/") else "/" + t
+            if graph.get(name):
+                types[t] = graph[name][0]
+        if len(types) == len(topics):
+            break
+        if time.monotonic() > deadline:
+            missing = sorted(set(topics) - set(types))
+            node.get_logger().error(f"topics never appeared: {', '.join(missing)}")
+            return None
+        rclpy.spin_once(node, timeout_sec=0.05)
+    return types if len(types) == len(topics) else None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="recorder", description=__doc__.split("\n")[0])
     ap.add_argument("topics", nargs="+", help="topics to record (types found on the graph)")
@@ -44,19 +65,10 @@ def main(argv=None) -> int:
     counts = {t: 0 for t in args.topics}
     writer = None
     try:
-        types = {}
         deadline = time.monotonic() + args.discovery_timeout
-        while len(types) < len(args.topics) and rclpy.ok():
-            graph = dict(node.get_topic_names_and_types())
-            for t in args.topics:
-                name = t if t.startswith("/") else "/" + t
-                if name in graph and graph[name]:
-                    types[t] = graph[name][0]
-            if time.monotonic() > deadline:
-                missing = sorted(set(args.topics) - set(types))
-                node.get_logger().error(f"topics never appeared: {', '.join(missing)}")
-                return 1
-            rclpy.spin_once(node, timeout_sec=0.05)
+        types = discover_types(node, args.topics, deadline)
+        if types is None:
+            return 1
         writer = open_writer(args.out, args.storage)
         writer.open()
         subs = []
