@@ -73,3 +73,31 @@ def test_map_is_centred_box():
     mask = fg_bg_map(289, np.float32(41.0), np.float32(21.0))
     ys, xs = np.nonzero(mask)
     assert (xs.min(), xs.max(), ys.min(), ys.max()) == (124, 164, 134, 154)
+
+
+def _maps_2d(m, size):
+    """OpenCV 4.x's warpAffine map arithmetic written out in 2-D, for any affine matrix (the
+    form crop._fixed_point_maps reduces to two vectors for the axis-aligned crop warp)."""
+    ab = 1 << 10
+    xs = np.arange(size, dtype=np.float64)
+    adelta = np.rint(m[0, 0] * xs * ab).astype(np.int64)
+    bdelta = np.rint(m[1, 0] * xs * ab).astype(np.int64)
+    x0 = np.rint((m[0, 1] * xs + m[0, 2]) * ab).astype(np.int64) + 16
+    y0 = np.rint((m[1, 1] * xs + m[1, 2]) * ab).astype(np.int64) + 16
+    x = (x0[:, None] + adelta[None, :]) >> 5
+    y = (y0[:, None] + bdelta[None, :]) >> 5
+    xy = np.clip(np.stack([x >> 5, y >> 5], axis=-1), -32768, 32767).astype(np.int16)
+    return xy, ((y & 31) * 32 + (x & 31)).astype(np.uint16)
+
+
+def test_separable_maps_equal_the_2d_arithmetic():
+    from stmtrack_ros.tracker.crop import _fixed_point_maps
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        size = int(rng.choice([127, 255, 289, 303]))
+        scale = float(rng.uniform(0.05, 2.5) if rng.random() < 0.7 else rng.uniform(2.0, 12.0))
+        _, _, m, _ = crop_warp(rng.uniform(-300.0, 3000.0, 2), scale, size)
+        got, ref = _fixed_point_maps(m, size), _maps_2d(m, size)
+        assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1]), (m, size)
+    with pytest.raises(ValueError, match="axis-aligned"):
+        _fixed_point_maps(np.array([[1.0, 0.1, 0.0], [0.0, 1.0, 0.0]]), 33)

@@ -40,17 +40,23 @@ def _fixed_point_maps(m: np.ndarray, size: int):
     OpenCV 4.x's warpAffine does (10-bit accumulators, rounded to 5 fractional bits). OpenCV 5
     changed warpAffine's arithmetic (crops differ by up to 4 grey levels), so the official
     numbers are reproduced by building these maps here and calling `cv2.remap`, whose fixed-point
-    bilinear path (15-bit weights) is unchanged."""
+    bilinear path (15-bit weights) is unchanged.
+
+    The crop's warp is axis-aligned (`crop_warp`: m[0, 1] = m[1, 0] = 0), so a source column
+    depends on the output column alone and a source row on the output row: two vectors of
+    `size` values, broadcast into the maps (the 2-D accumulation gave the same integers at
+    ten times the cost: 3.2 ms of CPU per crop, a tenth of the small model's frame)."""
+    if m[0, 1] != 0 or m[1, 0] != 0:
+        raise ValueError("the crop warp must be axis-aligned")
     ab_scale = 1 << 10
     xs = np.arange(size, dtype=np.float64)
-    adelta = np.rint(m[0, 0] * xs * ab_scale).astype(np.int64)
-    bdelta = np.rint(m[1, 0] * xs * ab_scale).astype(np.int64)
-    x0 = np.rint((m[0, 1] * xs + m[0, 2]) * ab_scale).astype(np.int64) + 16
-    y0 = np.rint((m[1, 1] * xs + m[1, 2]) * ab_scale).astype(np.int64) + 16
-    x = (x0[:, None] + adelta[None, :]) >> 5
-    y = (y0[:, None] + bdelta[None, :]) >> 5
-    xy = np.clip(np.stack([x >> 5, y >> 5], axis=-1), -32768, 32767).astype(np.int16)
-    frac = ((y & 31) * 32 + (x & 31)).astype(np.uint16)
+    adelta = np.rint(m[0, 0] * xs * ab_scale).astype(np.int64)                  # per column
+    x = (np.int64(np.rint(m[0, 2] * ab_scale)) + 16 + adelta) >> 5
+    y = (np.rint((m[1, 1] * xs + m[1, 2]) * ab_scale).astype(np.int64) + 16) >> 5   # per row
+    xy = np.empty((size, size, 2), dtype=np.int16)
+    xy[..., 0] = np.clip(x >> 5, -32768, 32767).astype(np.int16)[None, :]
+    xy[..., 1] = np.clip(y >> 5, -32768, 32767).astype(np.int16)[:, None]
+    frac = ((y & 31)[:, None] * 32 + (x & 31)[None, :]).astype(np.uint16)
     return xy, frac
 
 

@@ -128,10 +128,15 @@ class Tracker:
 
     # ---- network calls ----------------------------------------------------------------------
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(arr)
-        t = t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
-        t = t.to(self.device, dtype=torch.float32, non_blocking=True)
-        return t if self.backend.channels_last else t.contiguous()
+        """An HxWx3 crop or HxW map as the backend's (1, C, H, W) float32 input, in one pass
+        over the pixels (NHWC memory for a channels_last backend, else NCHW)."""
+        if self.backend.channels_last:
+            t = torch.from_numpy(arr)
+            t = t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
+            return t.to(self.device, dtype=torch.float32, non_blocking=True)
+        chw = arr.transpose(2, 0, 1) if arr.ndim == 3 else arr[None]
+        return torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32)[None]).to(
+            self.device, non_blocking=True)
 
     def _call(self, which: str, *args):
         return getattr(self.backend, which)(*args)
