@@ -134,3 +134,86 @@ def test_node_process_with_a_missing_checkpoint_exits_with_one_clear_line(tmp_pa
     assert r.returncode == 2
     out = (r.stdout + r.stderr).strip().splitlines()
     assert len(out) == 1 and "cannot start" in out[0] and "missing.pt" in out[0], out
+
+
+# ---- start-up values of the wrong type fail like wrong values (issue #18) ----
+_OF_TYPE = {bool: True, int: 3, float: 0.5, str: "abc"}
+
+
+@pytest.mark.parametrize("name", sorted(all_defaults()))
+def test_every_parameter_refuses_every_other_type_naming_type_and_range(name):
+    from stmtrack_ros.node.params import expected, type_problem
+    want = type(all_defaults()[name])
+    assert type_problem(name, all_defaults()[name]) is None
+    for kind, value in _OF_TYPE.items():
+        why = type_problem(name, value)
+        if kind is want:
+            assert why is None
+            continue
+        assert why and why.startswith(f"{name}={value!r}") and expected(name) in why, why
+        spec = TRACKER_SPECS.get(name) or NODE_SPECS[name]
+        if spec.range:
+            assert f"[{spec.range[0]}, {spec.range[1]}]" in why
+        if spec.choices:
+            assert all(c in why for c in spec.choices)
+
+
+def test_command_line_values_are_typed_as_rcl_types_them(tmp_path):
+    from stmtrack_ros.node.params import command_line_values, rcl_value
+    assert [rcl_value(r) for r in ("abc", "1", "1.0", "1e3", "true", "'1'", "-0.5")] == \
+        ["abc", 1, 1.0, 1000.0, True, "1", -0.5]
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("/**:\n  ros__parameters:\n    lost_threshold: high\n"
+                     "other_node:\n  ros__parameters:\n    lost_frames: many\n")
+    argv = ["prog", "--ros-args", "--params-file", str(YAML), "-p", "lost_threshold:=abc",
+            "-p", "other:fp16:=1", "-p", "stmtrack:fp16:=1", "--params-file", str(extra),
+            "--", "-p", "lost_frames:=x"]
+    given = [(g.name, g.value, g.in_file) for g in command_line_values(argv)
+             if g.name in ("lost_threshold", "fp16", "lost_frames")]
+    # in order; other nodes' -p and sections, and everything after "--", are not ours
+    assert given == [("lost_threshold", 0.25, True), ("lost_frames", 5, True), ("fp16", False, True),
+                     ("lost_threshold", "abc", False), ("fp16", 1, False),
+                     ("lost_threshold", "high", True)]
+
+
+def test_a_wrong_type_override_is_refused_in_the_node_constructor():
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.context import Context
+    from rclpy.parameter import Parameter
+
+    from node_support import domain_id
+    from stmtrack_ros.node.tracker_node import TrackerNode
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=domain_id(43))
+    try:
+        with pytest.raises(ValueError, match=r"lost_frames=2\.5 is a double; expected an integer in "
+                                             r"\[1, 10000\]"):
+            TrackerNode(context=ctx, parameter_overrides=[Parameter("lost_frames", value=2.5)])
+    finally:
+        rclpy.try_shutdown(context=ctx)
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("args, words", [
+    (["--params-file", str(YAML), "-p", "lost_threshold:=abc"],  # rcl dropped it for 0.25
+     ["lost_threshold='abc' is a string", "a double", "[0.0, 1.0]", "-p lost_threshold:=abc"]),
+    (["-p", "lost_frames:=2.5", "-p", "fp16:=1"],
+     ["lost_frames=2.5 is a double", "an integer in [1, 10000]", "fp16=1 is an integer",
+      "a bool"]),
+    (["--params-file", str(YAML), "--params-file", "{tmp}/bad.yaml"],
+     ["mode=3 is an integer", "a string, one of exact, bounded", "bad.yaml"]),
+])
+def test_node_process_with_a_wrong_type_parameter_exits_with_one_fatal_line(tmp_path, args, words):
+    import subprocess
+    import sys
+
+    from node_support import domain_id, node_env
+    (tmp_path / "bad.yaml").write_text("/**:\n  ros__parameters:\n    mode: 3\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    r = subprocess.run([sys.executable, "-m", "stmtrack_ros.node.tracker_node", "--ros-args",
+                        "-p", "lost_treshold:=0.3", *args], cwd=REPO,
+                       env=node_env(domain_id(44)), capture_output=True, text=True, timeout=120)
+    out = (r.stdout + r.stderr).strip().splitlines()
+    assert r.returncode == 2, out
+    assert len(out) == 2 and "did you mean lost_threshold?" in out[0], out
+    assert "[FATAL]" in out[1] and "cannot start" in out[1] and all(w in out[1] for w in words), out

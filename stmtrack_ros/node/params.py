@@ -4,8 +4,10 @@ and the reader for `config/stmtrack.yaml` that the CLI tools share with the node
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -13,6 +15,7 @@ from ..tracker.params import BACKENDS, CONFIDENCES, HP_PRESETS, MODES, TrackerPa
 from .convert import MONO16_SCALINGS
 
 NODE_NAME = "stmtrack"
+ROS_PARAMETERS = ("use_sim_time", "start_type_description_service")  # rclpy declares these
 
 
 def config_file() -> Path | None:
@@ -128,6 +131,92 @@ def spec_problem(name: str, value) -> str | None:
     if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
         return f"{name}={value!r} must be in [{spec.range[0]}, {spec.range[1]}]"
     return None
+
+
+TYPE_NAMES = {bool: "a bool (true or false)", int: "an integer",
+              float: "a double (a number with a decimal point, e.g. 1.0)", str: "a string"}
+
+
+def expected(name: str) -> str:
+    """What parameter `name` takes: its type and its range or choices (for error lines)."""
+    spec = TRACKER_SPECS.get(name) or NODE_SPECS[name]
+    text = TYPE_NAMES[type(all_defaults()[name])]
+    if spec.range is not None:
+        text += f" in [{spec.range[0]}, {spec.range[1]}]"
+    if spec.choices is not None:
+        text += f", one of {', '.join(spec.choices)}"
+    return text
+
+
+def type_problem(name: str, value) -> str | None:
+    """Why `value` cannot be parameter `name` by its type (None when it can, or when `name` is
+    not ours). Exact types, as ROS: 1 is not a double and 1.0 is not an integer."""
+    default = all_defaults().get(name)
+    if default is None or type(value) is type(default):
+        return None
+    got = TYPE_NAMES.get(type(value), f"a {type(value).__name__}").split(" (")[0]
+    return f"{name}={value!r} is {got}; expected {expected(name)}"
+
+
+def rcl_value(raw: str):
+    """A `-p name:=raw` value typed as rcl types it: YAML, then an integer, then a double, else
+    the string (rcl reads "1e3" as a double where YAML 1.1 reads a string)."""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, str) and value == raw:
+        for kind in (int, float):
+            try:
+                return kind(raw)
+            except ValueError:
+                pass
+    return value
+
+
+class Given(NamedTuple):
+    """One parameter value given at start-up, and where (`-p ...` or a params file)."""
+    where: str
+    name: str
+    value: object
+    in_file: bool
+
+
+def command_line_values(argv, node_name: str = NODE_NAME) -> list[Given]:
+    """Every parameter value given to this node in the `--ros-args`
+    sections of `argv`: `-p/--param name:=value` and the files of `--params-file`, in order.
+    rcl merges them into one value per name, and when two differ in type rclpy silently
+    reads the first one's (both land in one variant): `--params-file f -p
+    lost_threshold:=abc` ran with f's 0.25. So the node checks each one itself."""
+    out, in_ros, args = [], False, iter(argv or ())
+    for a in args:
+        if a == "--ros-args":
+            in_ros = True
+        elif a == "--":
+            in_ros = False
+        elif in_ros and a in ("-p", "--param"):
+            key, sep, raw = next(args, "").partition(":=")
+            node, _, name = key.rpartition(":")
+            if sep and (not node or node.lstrip("/") == node_name):
+                out.append(Given(f"-p {key}:={raw}", name, rcl_value(raw), False))
+        elif in_ros and a == "--params-file":
+            path = next(args, "")
+            try:
+                values = read_params_file(path, node_name)
+            except Exception:  # noqa: BLE001 - rcl has refused a file it cannot read already
+                continue
+            out += [Given(path, name, value, True) for name, value in values.items()]
+    return out
+
+
+def unknown_problem(name: str) -> str | None:
+    """Why `name` (given on the command line) is no parameter of this node, with the nearest
+    one (a typo would otherwise be ignored without a word); None for ours and rclpy's own."""
+    if name in all_defaults() or name in ROS_PARAMETERS or name.startswith("qos_overrides."):
+        return None
+    near = difflib.get_close_matches(name, list(all_defaults()), n=1)
+    return (f"{name} is no parameter of {NODE_NAME}" + (f"; did you mean {near[0]}?" if near else "")
+            + " (ignored)")
 
 
 def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict:

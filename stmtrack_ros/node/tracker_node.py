@@ -35,6 +35,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType, SetParametersResult)
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -54,7 +55,8 @@ from .detections import detection_array, load_vision_msgs
 from .diagnostics import NodeStats, build_status
 from .frame_buffer import Frame, FrameBuffer, LatestSlot
 from .params import (NODE_NAME, NODE_SPECS, TRACKER_SPECS, NodeSettings, all_defaults,
-                     node_defaults, spec_problem, tracker_params_from)
+                     command_line_values, expected, node_defaults, spec_problem,
+                     tracker_params_from, type_problem, unknown_problem)
 from .safe_log import SafeLog, one_line
 
 LOG_EVERY_S = 5.0          # rate limit of repeated warnings (bad images, stamps, errors)
@@ -127,7 +129,13 @@ class TrackerNode(LifecycleNode):
         self.log = SafeLog(self.get_logger())
         self._defaults = all_defaults()
         for name, default in self._defaults.items():
-            self.declare_parameter(name, default, descriptor(name, default))
+            try:
+                self.declare_parameter(name, default, descriptor(name, default))
+            except InvalidParameterTypeException:  # a params file or -p of another type
+                given = getattr(self, "_parameter_overrides", {}).get(name)
+                raise ValueError("parameter " + (type_problem(name, given.value) if given else
+                                                 f"{name} has the wrong type; expected "
+                                                 f"{expected(name)}")) from None
         self.lifecycle = "unconfigured"   # ours, as the services and logs tell it
         self.finished = threading.Event()  # set by shutdown: main() returns
         self.autostarting = False          # configure failures then say "cannot start"
@@ -610,14 +618,32 @@ class TrackerNode(LifecycleNode):
         self._release()
 
 
+def command_line_problems(argv) -> tuple[list[str], list[str]]:
+    """(fatal, warnings) about the parameter values in `argv`: a wrong type (which rcl's merge
+    would otherwise drop silently), an unknown name after -p (params files are often shared
+    by several nodes: their other names are not ours to judge)."""
+    given = command_line_values(argv)
+    fatal = [f"parameter {why} (given in {g.where})" for g in given
+             if (why := type_problem(g.name, g.value))]
+    return fatal, [f"{why}; given in {g.where}" for g in given
+                   if not g.in_file and (why := unknown_problem(g.name))]
+
+
 def main(args=None) -> int:
     rclpy.init(args=args)
     node = None
+    log = SafeLog(rclpy.logging.get_logger(NODE_NAME))
     try:
+        fatal, warn = command_line_problems(sys.argv if args is None else args)
+        for why in warn:
+            log.warning(why)
+        if fatal:
+            log.fatal(f"cannot start: {'; '.join(fatal)}")
+            return 2
         try:
             node = TrackerNode()
         except Exception as e:  # noqa: BLE001 - one clear line, not a traceback
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {type(e).__name__}: {e}")
+            log.fatal(f"cannot start: {type(e).__name__}: {e}")
             return 2
         executor = MultiThreadedExecutor(num_threads=4)
         executor.add_node(node)
