@@ -110,7 +110,6 @@ def test_short_d_is_padded_and_zero_d_ignores_the_model_name():
 
 def test_track_bearing_fields_follow_state_and_image_size():
     from stmtrack_ros.msg import Track
-
     from stmtrack_ros.node.bearing import bearing_fields
     from stmtrack_ros.node.convert import track_fields
 

@@ -6,9 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from vision_msgs_support import vision_msgs_env
+
 from conftest import REPO
 from node_support import node_env
-from vision_msgs_support import vision_msgs_env
 
 pytestmark = pytest.mark.ros
 

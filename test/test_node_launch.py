@@ -6,8 +6,8 @@ import ast
 import re
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from stmtrack_ros.node.params import NODE_NAME, all_defaults
 
 LAUNCH = REPO / "launch" / "stmtrack.launch.py"

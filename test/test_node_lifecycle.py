@@ -6,8 +6,8 @@ import json
 import time
 
 import pytest
-from node_support import BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient, domain_id, test_checkpoint
 
+from node_support import BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient, domain_id, test_checkpoint
 from stmtrack_ros.node.camera_publisher import read_frames
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]

@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
+
 from conftest import REPO
 from node_support import BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient, domain_id, node_env, test_checkpoint
-
 from stmtrack_ros.node.camera_publisher import read_frames
 
 pytestmark = pytest.mark.ros
