@@ -163,6 +163,33 @@ class TrackerNode(LifecycleNode):
         self.create_service(Trigger, "reset", self._guarded("reset", self._on_reset, self._refused),
                             callback_group=service_group)
 
+    # rclpy refuses a wrong type or an unknown name before our callback runs, in its own
+    # words ("Wrong parameter type, expected '3' got '4'", "undeclared parameter(s): []"):
+    # these two entry points (the second is what `ros2 param set` reaches) answer in ours.
+    def set_parameters(self, parameter_list) -> list[SetParametersResult]:
+        return [self._type_refusal([p]) or super(TrackerNode, self).set_parameters([p])[0]
+                for p in parameter_list]
+
+    def set_parameters_atomically(self, parameter_list) -> SetParametersResult:
+        return self._type_refusal(parameter_list) or super().set_parameters_atomically(parameter_list)
+
+    def _type_refusal(self, parameter_list) -> SetParametersResult | None:
+        for p in parameter_list:
+            if p.name not in self._defaults:
+                if p.name in self._parameters:
+                    continue  # rclpy's own (use_sim_time, ...)
+                why = unknown_problem(p.name) or f"{p.name} is no parameter of {NODE_NAME}"
+                why = why.removesuffix(" (ignored)") + "; nothing changed"
+            else:
+                why = type_problem(p.name, p.value)
+            if not why and not (TRACKER_SPECS.get(p.name) or NODE_SPECS[p.name]).runtime:
+                why = (f"{p.name} is read-only while the node runs (it shapes the model, memory "
+                       f"or wiring); set it at start: -p {p.name}:=VALUE or the params file")
+            if why:
+                self.log.warning(f"parameter change refused: {why}")
+                return SetParametersResult(successful=False, reason=why)
+        return None
+
     def _guarded(self, what: str, callback, on_error=None):
         """`callback` for the executor: an exception from it would end the process (rclpy
         re-raises it from spin), so it is logged, counted on /diagnostics and answered by
