@@ -20,9 +20,9 @@ import torch
 
 from stmtrack_ros.model.head import label_cells
 from stmtrack_ros.train.augment import CropJitter
-from stmtrack_ros.train.datasets import TrainingSet
 from stmtrack_ros.train.pairs import PairDataset
 from stmtrack_ros.train.sampler import PairSampler
+from stmtrack_ros.train.training_set import TrainingSet
 
 
 def _fg_read(keys: torch.Tensor, fq: torch.Tensor, fg: torch.Tensor):
@@ -34,7 +34,7 @@ def _fg_read(keys: torch.Tensor, fq: torch.Tensor, fg: torch.Tensor):
 
 def attention_response(net, videos: list, pairs: int = 32, num_memory: int = 2, seed: int = 0,
                        batch: int = 8) -> dict:
-    """videos: train.datasets.Video list. Pairs as the official sampler draws them (positive
+    """videos: train.training_set.Video list. Pairs as the official sampler draws them (positive
     only, frame gap <= 25, official crop jitter)."""
     cfg = net.config
     c, t = cfg.neck_channels, num_memory

@@ -11,7 +11,7 @@ import argparse
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see test/conftest.py
-from stmtrack_ros.train.datasets import load_manifest_sequences  # noqa: E402
+from stmtrack_ros.train.training_set import load_manifest_sequences  # noqa: E402
 
 from .attention_probe import attention_response  # noqa: E402
 from .probe_cli import add_model_args, add_train_data_args, emit, load_net, sources_of  # noqa: E402

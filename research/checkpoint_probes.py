@@ -18,10 +18,11 @@ import copy
 import json
 import sys
 
+from stmtrack_ros.datasets import DatasetError
 from stmtrack_ros.model import load_checkpoint
 from stmtrack_ros.model.checkpoint import CheckpointError
 from stmtrack_ros.tracker.params import HP_PRESETS
-from stmtrack_ros.train.datasets import DatasetError, load_manifest_images
+from stmtrack_ros.train.training_set import load_manifest_images
 from stmtrack_ros.train.validate import load_val_videos
 
 from .label_probe import label_response

@@ -14,7 +14,7 @@ import argparse
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see test/conftest.py
-from stmtrack_ros.train.datasets import load_manifest_images  # noqa: E402
+from stmtrack_ros.train.training_set import load_manifest_images  # noqa: E402
 
 from .label_probe import label_response  # noqa: E402
 from .probe_cli import add_model_args, add_train_data_args, emit, load_net, sources_of  # noqa: E402

@@ -27,7 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stmtrack_ros.train.datasets import DatasetError, load_manifest_sequences
+from stmtrack_ros.datasets import DatasetError
+from stmtrack_ros.train.training_set import load_manifest_sequences
 
 
 def shrink_video(frames, boxes, factor: float, out_dir: Path) -> dict:

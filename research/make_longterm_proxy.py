@@ -37,11 +37,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stmtrack_ros.train.datasets import (
-    DatasetError,
-    load_manifest_images,
-    load_manifest_sequences,
-)
+from stmtrack_ros.datasets import DatasetError
+from stmtrack_ros.train.training_set import load_manifest_images, load_manifest_sequences
 
 from .paste import paste_at
 

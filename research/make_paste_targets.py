@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stmtrack_ros.eval.datasets import DatasetError, load_dataset
+from stmtrack_ros.datasets import DatasetError, load_dataset
 
 from .paste import paste_at
 

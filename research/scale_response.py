@@ -27,12 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 def load_sequences(args):
     """[(name, frame paths, (N,4) 0-based xywh)]: an evaluation set or the training videos."""
     if args.train_data:
-        from stmtrack_ros.train.datasets import Video, build_training_set
+        from stmtrack_ros.train.training_set import Video, build_training_set
         ts = build_training_set({"layout": "train_data_sequences", "root": args.train_data})
         seqs = [(v.name, list(v.frames), np.asarray(v.boxes, float)) for v in ts.items
                 if isinstance(v, Video)]
     else:
-        from stmtrack_ros.eval.datasets import load_dataset
+        from stmtrack_ros.datasets import load_dataset
         seqs = [(s.name, list(s.frames), s.gt) for s in load_dataset(args.data)]
     if args.sequences:
         keep = set(args.sequences.split(","))
@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
     if args.stills:
         if not args.train_data:
             ap.error("--stills needs --train-data")
-        from stmtrack_ros.train.datasets import load_manifest_images
+        from stmtrack_ros.train.training_set import load_manifest_images
         items = load_manifest_images(args.train_data, args.sources.split(",") if args.sources else None)
         res = probe_stills(net, [(it.image, it.boxes) for it in items], factors, args.per_sequence,
                            saf, by=args.bin_by)

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from .datasets import parse_box
+
 TRACK_TYPE = "stmtrack_ros/msg/Track"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -31,7 +33,7 @@ def track_msg_path() -> Path:
 
 def typestore():
     """The Kilted typestore plus our Track type."""
-    from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
     store = get_typestore(Stores.ROS2_KILTED)
     store.register(get_types_from_msg(track_msg_path().read_text(), TRACK_TYPE))
     return store
@@ -64,17 +66,6 @@ def parse_stamp(text: str) -> int:
     if not text.isdigit():
         raise ValueError(f"stamp {text!r} is not SECONDS.FRACTION or integer nanoseconds")
     return int(text)
-
-
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    parts = text.replace(" ", "").split(",")
-    try:
-        box = tuple(float(p) for p in parts)
-    except ValueError:
-        box = ()
-    if len(box) != 4:
-        raise ValueError(f"box {text!r}: expected x,y,w,h (four numbers, pixels, top-left)")
-    return box
 
 
 def read_tracks(path: str | Path, topic: str | None = None) -> list:
@@ -122,7 +113,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     try:
         summary = bag_track(
-            args.in_bag, topic=args.topic, box=parse_box(args.init),
+            args.in_bag, topic=args.topic, box=parse_box(args.init, "--init"),
             init_stamp_ns=parse_stamp(args.init_stamp) if args.init_stamp else None,
             stamp_tolerance_ns=int(args.stamp_tolerance * 1e9),
             out=args.out, out_topic=args.out_topic, storage=args.storage,

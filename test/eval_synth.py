@@ -47,6 +47,17 @@ def project_sequence(root, name, n=24, seed=0, **kw):
     d = Path(root) / name
     write_images(d / "img", frames)
     write_rows(d / "groundtruth.txt", gt + [1, 1, 0, 0])
-    (d / "manifest.json").write_text('{"name": "%s", "image_size_wh": [%d, %d]}'
-                                     % (name, frames[0].shape[1], frames[0].shape[0]))
+    (d / "manifest.json").write_text(f'{{"name": "{name}", "image_size_wh": '
+                                     f'[{frames[0].shape[1]}, {frames[0].shape[0]}]}}')
+    return gt
+
+
+def got10k_sequence(folder, absence, cover, seed=0):
+    """GOT-10k layout: <folder>/00000001.jpg..., groundtruth.txt (0-based), absence.label and
+    cover.label with the given per-frame values; returns the ground truth."""
+    frames, gt = make_frames(len(absence), seed=seed)
+    write_images(folder, frames)
+    write_rows(Path(folder) / "groundtruth.txt", gt)
+    (Path(folder) / "absence.label").write_text("".join(f"{v}\n" for v in absence))
+    (Path(folder) / "cover.label").write_text("".join(f"{v}\n" for v in cover))
     return gt

@@ -8,8 +8,8 @@ import pytest
 from conftest import SHARED, shared_path
 from eval_synth import project_sequence
 from stmtrack_ros.cli import main
+from stmtrack_ros.datasets import load_dataset
 from stmtrack_ros.eval import peers, runner
-from stmtrack_ros.eval.datasets import load_dataset
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 
 from conftest import shared_path
 from eval_synth import make_frames, project_sequence, write_images, write_rows
-from stmtrack_ros.eval import datasets
-from stmtrack_ros.eval.datasets import DatasetError, detect_format, load_dataset
+from stmtrack_ros import datasets
+from stmtrack_ros.datasets import DatasetError, detect_format, load_dataset
 
 
 def test_project_layout_is_one_based(tmp_path):

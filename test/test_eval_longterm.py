@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from eval_synth import make_frames, project_sequence, write_images, write_rows
 
+from eval_synth import make_frames, project_sequence, write_images, write_rows
+from stmtrack_ros.datasets import load_dataset
 from stmtrack_ros.eval import longterm as lt
 from stmtrack_ros.eval import report, runner
-from stmtrack_ros.eval.datasets import load_dataset
 from stmtrack_ros.tracker import TrackState
 
 T, L = int(TrackState.TRACKING), int(TrackState.LOST)

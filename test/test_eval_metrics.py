@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
+from stmtrack_ros.datasets import load_dataset
 from stmtrack_ros.eval import metrics
-from stmtrack_ros.eval.datasets import load_dataset
 
 g10k_metrics = pytest.importorskip("got10k.utils.metrics")
 otb_mod = pytest.importorskip("got10k.experiments.otb")

@@ -4,8 +4,8 @@ import json
 import numpy as np
 
 from eval_synth import project_sequence
+from stmtrack_ros.datasets import load_dataset
 from stmtrack_ros.eval import report, runner
-from stmtrack_ros.eval.datasets import load_dataset
 
 
 def test_summary_from_stored_results(tmp_path):

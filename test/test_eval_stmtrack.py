@@ -5,11 +5,11 @@ import json
 import cv2
 import numpy as np
 import pytest
+
 from conftest import shared_path
 from eval_synth import project_sequence
-
 from stmtrack_ros.cli import main
-from stmtrack_ros.eval.datasets import load_dataset
+from stmtrack_ros.datasets import load_dataset
 
 
 def run_eval(data, out, *extra):

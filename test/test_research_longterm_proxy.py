@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, shared_path
 from research import make_longterm_proxy as proxy
 from stmtrack_ros.cli import main
-from stmtrack_ros.eval.datasets import load_dataset
+from stmtrack_ros.datasets import load_dataset
 
 
 def make(out, *extra):

@@ -152,7 +152,7 @@ def test_far_targets_shrink_frames_and_boxes_into_a_got10k_folder(tmp_path):
     assert far.main(["--train-data", str(tmp_path / "td"), "--only", "demo/nope",
                      "--factor", "4", "--out", str(out)]) == 2  # unknown sequence: refused
     src = cv2.imread(str(tmp_path / "td" / "sequences" / "demo" / "bunny" / "00000.jpg"))
-    from stmtrack_ros.eval.datasets import load_dataset
+    from stmtrack_ros.datasets import load_dataset
     (seq,) = load_dataset(out)  # read back by the evaluation toolkit (GOT-10k layout)
     assert len(seq.frames) == 3
     small = cv2.imread(str(seq.frames[0]))
@@ -175,7 +175,7 @@ def test_paste_targets_cross_the_target_mid_video_and_keep_the_ground_truth(tmp_
                      "--out", str(tmp_path / "far")]) == 0
     out = tmp_path / "paste"
     assert paste.main(["--src", str(tmp_path / "far"), "--out", str(out)]) == 0
-    from stmtrack_ros.eval.datasets import load_dataset
+    from stmtrack_ros.datasets import load_dataset
     src = {s.name: s for s in load_dataset(tmp_path / "far")}
     made = {s.name: s for s in load_dataset(out)}
     assert sorted(made) == sorted(f"{n}_{k}" for n in src for k in ("other", "twin"))
@@ -244,7 +244,7 @@ def test_label_probe_maps_match_the_trackers_and_cli_json(tmp_path):
 
 def test_attention_response_reads_the_label_through_each_kind_of_key(tmp_path):
     import train_synth
-    from stmtrack_ros.train.datasets import load_manifest_sequences
+    from stmtrack_ros.train.training_set import load_manifest_sequences
     train_synth.write_train_data(tmp_path / "td", n_img=1, n_seq=2, n=6)
     out = tmp_path / "ar.json"
     res = ar.main(["--train-data", str(tmp_path / "td"), "--sources", "vids", "--pairs", "3",

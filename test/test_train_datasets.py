@@ -5,7 +5,7 @@ import pytest
 
 import train_synth as synth
 from conftest import shared_path
-from stmtrack_ros.train import datasets as ds
+from stmtrack_ros.train import training_set as ds
 
 
 def _by_name(items):
@@ -96,7 +96,7 @@ def test_build_training_set_and_errors(tmp_path):
     bad = tmp_path / "bad" / "train" / "s1"
     bad.mkdir(parents=True)
     (bad / "groundtruth.txt").write_text("1,2,3\n")
-    with pytest.raises(ds.DatasetError, match="groundtruth.txt:1: expected x,y,w,h"):
+    with pytest.raises(ds.DatasetError, match="groundtruth.txt:1: expected 4 numbers"):
         ds.load_got10k(tmp_path / "bad")
 
 

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 import train_synth as synth
 from stmtrack_ros.model import ModelConfig, STMTrackNet
-from stmtrack_ros.train import datasets as ds
+from stmtrack_ros.train import training_set as ds
 from stmtrack_ros.train.augment import CropJitter
 from stmtrack_ros.train.engine import sum_over_ranks
 from stmtrack_ros.train.losses import stm_losses

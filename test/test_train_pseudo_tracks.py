@@ -8,7 +8,7 @@ import numpy as np
 
 from stmtrack_ros import cli
 from stmtrack_ros.eval.metrics import rect_iou
-from stmtrack_ros.train import datasets as ds
+from stmtrack_ros.train import training_set as ds
 
 SHIFT = np.array([3.0, 2.0])  # the camera pans: scene content moves 3 px left, 2 px up a frame
 

@@ -7,7 +7,7 @@ import torch
 
 import train_synth as synth
 from stmtrack_ros.model.config import ModelConfig
-from stmtrack_ros.train import datasets as ds
+from stmtrack_ros.train import training_set as ds
 from stmtrack_ros.train.augment import CropJitter
 from stmtrack_ros.train.losses import LossWeights, iou_plus1, stm_losses
 from stmtrack_ros.train.pairs import IterationBatches, PairDataset

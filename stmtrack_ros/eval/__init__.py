@@ -1,2 +1,3 @@
-"""Benchmark evaluation: dataset readers, metrics (cross-checked against the got10k toolkit),
-OpenCV peer trackers, a resumable parallel runner, plots and reports. ROS-free."""
+"""Benchmark evaluation (sequences read by `stmtrack_ros.datasets`): metrics (cross-checked
+against the got10k toolkit), OpenCV peer trackers, a resumable parallel runner, plots and
+reports. ROS-free."""

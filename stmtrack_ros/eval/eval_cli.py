@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import datasets, peers, report, runner
+from .. import datasets
+from . import peers, report, runner
 
 
 def add_arguments(p) -> None:

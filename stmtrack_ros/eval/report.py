@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets import Sequence
 from . import longterm, metrics, plots
-from .datasets import Sequence
 from .runner import STMTRACK, load_result, load_scores
 
 SCALARS = ("auc", "precision", "norm_precision", "ao", "sr50", "sr75", "fps")

@@ -31,8 +31,8 @@ import numpy as np
 
 from stmtrack_ros.tracker.result import TrackState
 
+from ..datasets import Sequence
 from . import peers
-from .datasets import Sequence
 
 STMTRACK = "stmtrack"
 TRACKER_KINDS = (STMTRACK,) + tuple(peers.PEERS)

@@ -36,6 +36,7 @@ def _fail(msg: str) -> int:
 
 def _draw(frame, res):
     import cv2
+
     from .result import TrackState
     out = frame.copy()
     x, y, w, h = (int(round(v)) for v in res.box)
@@ -49,9 +50,11 @@ def _draw(frame, res):
 def run(args) -> int:
     from tqdm import tqdm
 
+    from stmtrack_ros.datasets import DatasetError, parse_box
+    from stmtrack_ros.datasets.frame_source import FrameSource
     from stmtrack_ros.model import CheckpointError, default_checkpoint_path
+
     from .backends import BackendError
-    from .frames import FrameSource, FrameSourceError, parse_box
     from .result import TrackerInputError
     from .tracker import Tracker
 
@@ -60,7 +63,7 @@ def run(args) -> int:
     try:
         source = FrameSource(args.sequence)
         init = parse_box(args.init, "--init") if args.init else source.groundtruth_init()
-    except FrameSourceError as e:
+    except DatasetError as e:
         return _fail(str(e))
     if init is None:
         return _fail("no init box: pass --init x,y,w,h (no groundtruth.txt beside the frames)")
@@ -102,7 +105,7 @@ def run(args) -> int:
                 tracker.memorize()
             bar.update(1)
             bar.set_postfix(state=res.state.name, conf=f"{res.confidence:.2f}")
-    except (TrackerInputError, FrameSourceError) as e:
+    except (TrackerInputError, DatasetError) as e:
         return _fail(f"frame {len(lines)}: {e}")
     finally:
         bar.close()

@@ -27,10 +27,10 @@ from ..model.config import ModelConfig
 from ..model.network import STMTrackNet
 from .augment import CropJitter
 from .config import ConfigError
-from .datasets import build_training_set
 from .losses import LossWeights, stm_losses
 from .pairs import IterationBatches, PairDataset, to_device, worker_init
 from .sampler import PairSampler
+from .training_set import build_training_set
 
 CSV_FIELDS = ("epoch", "iteration", "step", "lr", "loss", "cls", "ctr", "reg", "iou",
               "s_per_iter", "data_s", "samples_per_s")

@@ -24,8 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..datasets import DatasetError, list_images
 from ..eval import peers
-from ..eval.datasets import DatasetError, list_images
 from ..eval.metrics import rect_iou
 from .sampler import random_textured_box
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .datasets import DatasetError, StillImage, TrainingSet
+from ..datasets import DatasetError, StillImage
+from .training_set import TrainingSet
 
 
 def random_textured_box(image: np.ndarray, rng, sides=(0.06, 0.45), min_std: float = 12.0):

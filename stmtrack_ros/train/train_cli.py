@@ -25,9 +25,9 @@ def run(args) -> int:
     # on the 2-core dev VM); passive waits cost nothing when the cores are free. Must precede
     # the first torch import.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from ..datasets import DatasetError
     from ..model.checkpoint import CheckpointError
     from .config import ConfigError, load_config
-    from .datasets import DatasetError
     try:
         cfg = load_config(args.config, args.overrides)
         from .engine import train

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..eval.metrics import aggregate, evaluate_sequence
 from ..tracker import Tracker, TrackerParams
-from .datasets import Video, build_training_set
+from .training_set import Video, build_training_set
 
 
 def load_val_videos(val_cfg: dict) -> list:

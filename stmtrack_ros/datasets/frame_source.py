@@ -6,22 +6,12 @@ OTB-style (1-based) files straight to `init`, and so does `stmtrack track`, so i
 matches the official result files (the parity fixtures were made that way)."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import cv2
-import numpy as np
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-
-
-class FrameSourceError(ValueError):
-    """A sequence path that cannot be read."""
-
-
-def _number(p: Path):
-    m = re.search(r"(\d+)$", p.stem)
-    return (int(m.group(1)) if m else -1, p.name)
+from .files import list_images, parse_box
+from .records import DatasetError
 
 
 class FrameSource:
@@ -33,20 +23,17 @@ class FrameSource:
         self.fps = 30.0
         if self.path.is_dir():
             folder = self.path / "img" if (self.path / "img").is_dir() else self.path
-            self.files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                                key=_number)
-            if not self.files:
-                raise FrameSourceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+            self.files = list_images(folder)
             self._count = len(self.files)
         elif self.path.is_file():
             cap = cv2.VideoCapture(str(self.path))
             if not cap.isOpened():
-                raise FrameSourceError(f"cannot open {self.path} as a video")
+                raise DatasetError(f"cannot open {self.path} as a video")
             self._count = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
             self.fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
             cap.release()
         else:
-            raise FrameSourceError(f"sequence not found: {self.path} (give an image folder or a video file)")
+            raise DatasetError(f"sequence not found: {self.path} (give an image folder or a video file)")
 
     def __len__(self) -> int:
         return self._count
@@ -56,7 +43,7 @@ class FrameSource:
             for p in self.files:
                 im = cv2.imread(str(p), cv2.IMREAD_COLOR)
                 if im is None:
-                    raise FrameSourceError(f"cannot read image {p}")
+                    raise DatasetError(f"cannot read image {p}")
                 yield im
             return
         cap = cv2.VideoCapture(str(self.path))
@@ -78,17 +65,7 @@ class FrameSource:
             if gt.is_file():
                 lines = gt.read_text().strip().splitlines()
                 if not lines:
-                    raise FrameSourceError(f"{gt} is empty")
+                    raise DatasetError(f"{gt} is empty")
                 return parse_box(lines[0], f"{gt}:1")
         return None
 
-
-def parse_box(text: str, where: str = "box") -> tuple:
-    parts = [p for p in re.split(r"[,\s;]+", text.strip()) if p]
-    try:
-        vals = tuple(float(p) for p in parts)
-    except ValueError:
-        raise FrameSourceError(f"{where}: {text!r} is not 4 numbers x,y,w,h") from None
-    if len(vals) != 4:
-        raise FrameSourceError(f"{where}: {text!r} has {len(vals)} numbers, want 4 (x,y,w,h)")
-    return vals

@@ -1,4 +1,5 @@
-"""Readers for single-object-tracking benchmark layouts.
+"""Readers for the single-object-tracking benchmark layouts (eval reads them; train reads the
+GOT-10k, LaSOT and TrackingNet ones too).
 
 Every reader returns `Sequence` objects whose boxes are 0-based pixel `x, y, w, h`
 (the project convention). Datasets annotated in the MATLAB/OTB convention (top-left pixel
@@ -13,130 +14,30 @@ height (NaN rows are UAV123's "target absent") and, for GOT-10k, `cover.label` >
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-FORMATS = ("project", "otb", "got10k", "lasot", "uav123", "trackingnet", "vot")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-ONE_BASED = 1.0   # offset of MATLAB/OTB-style annotations
-ZERO_BASED = 0.0
+from .files import (
+    check_contiguous,
+    dirs,
+    frame_number,
+    list_file,
+    list_images,
+    need_dir,
+    read_flags,
+    read_rows,
+    subdirs,
+)
+from .records import ONE_BASED, ZERO_BASED, DatasetError, Sequence, gt_valid
 
-# per-frame label files (kept in Sequence.extra) and the value that means "target absent"
-ABSENCE_FLAGS = (("absence", 1), ("cover", 0), ("full_occlusion", 1), ("out_of_view", 1))
+FORMATS = ("project", "otb", "got10k", "lasot", "uav123", "trackingnet", "vot")
 
 # OTB-2015 sequences whose annotation starts after image 1 (the benchmark's configSeqs);
 # sequences whose annotation ends early (Football1, Freeman3/4, Diving) use the first N images.
 OTB_START_FRAME = {"BlurCar1": 247, "BlurCar3": 3, "BlurCar4": 18, "David": 300, "Tiger1": 6}
-
-
-class DatasetError(ValueError):
-    """A dataset folder or annotation file that cannot be read as the requested format."""
-
-
-@dataclass
-class Sequence:
-    """One annotated video: frame paths and 0-based ground truth (NaN rows: absent/unknown)."""
-    name: str
-    frames: list
-    gt: np.ndarray                      # (N, 4) float64, 0-based x, y, w, h; N may be 1 (test splits)
-    offset: float = ZERO_BASED          # dataset convention = 0-based + offset (x and y)
-    dataset: str = "project"
-    valid: np.ndarray | None = None     # (N,) bool: frames that count in the metrics
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        self.gt = np.asarray(self.gt, dtype=np.float64).reshape(-1, 4)
-        if self.valid is None:
-            self.valid = gt_valid(self.gt)
-        if len(self.frames) == 0:
-            raise DatasetError(f"{self.name}: no frames")
-        if not has_box(self.gt[0]):
-            raise DatasetError(f"{self.name}: the first frame's ground truth {self.gt[0].tolist()} "
-                               "is not a usable box, cannot initialise a tracker")
-
-    @property
-    def has_full_gt(self) -> bool:
-        """False for test splits that only publish the first box (GOT-10k/TrackingNet test)."""
-        return len(self.gt) == len(self.frames)
-
-    def truncated(self, max_frames: int | None) -> Sequence:
-        if not max_frames or max_frames >= len(self.frames):
-            return self
-        n = max(2, int(max_frames))
-        return dataclasses.replace(self, frames=self.frames[:n], gt=self.gt[:n], valid=self.valid[:n],
-                                   extra={k: v[:n] if isinstance(v, np.ndarray) else v
-                                          for k, v in self.extra.items()})
-
-    def absent(self) -> np.ndarray:
-        """(N,) bool: frames whose target is absent by the dataset's own labels, scored the
-        long-term way (eval.longterm): no usable box (NaN rows: UAV123, VOT-LT, this project),
-        GOT-10k absence.label 1 or cover.label 0, LaSOT full_occlusion or out_of_view 1."""
-        out = ~gt_valid(self.gt)
-        for label, absent_value in ABSENCE_FLAGS:
-            flags = self.extra.get(label)
-            if isinstance(flags, np.ndarray) and len(flags) == len(out):
-                out |= flags == absent_value
-        return out
-
-    def to_native(self, boxes: np.ndarray) -> np.ndarray:
-        """0-based boxes -> the dataset's own convention (for result files)."""
-        out = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 4)
-        out[:, :2] += self.offset
-        return out
-
-    def from_native(self, boxes: np.ndarray) -> np.ndarray:
-        out = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 4)
-        out[:, :2] -= self.offset
-        return out
-
-
-def has_box(b) -> bool:
-    b = np.asarray(b, dtype=np.float64)
-    return bool(np.all(np.isfinite(b)) and b[2] > 0 and b[3] > 0)
-
-
-def gt_valid(gt: np.ndarray) -> np.ndarray:
-    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
-    return np.all(np.isfinite(gt), axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
-
-
-# --------------------------------------------------------------------------- annotation files
-
-_SPLIT = re.compile(r"[,\s;]+")
-
-
-def read_rows(path, columns=(4,)) -> np.ndarray:
-    """Numeric rows separated by commas, spaces or tabs. NaN is allowed (absent target).
-    Trailing blank lines are ignored; any other malformed line is an error naming file:line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"annotation file not found: {path}")
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    rows = []
-    for i, line in enumerate(lines, 1):
-        text = line.strip()
-        parts = [p for p in _SPLIT.split(text) if p]
-        try:
-            vals = [float(p) for p in parts]
-        except ValueError:
-            raise DatasetError(f"{path}:{i}: not numbers: {text[:60]!r}") from None
-        if len(vals) not in columns:
-            want = " or ".join(str(c) for c in columns)
-            raise DatasetError(f"{path}:{i}: expected {want} numbers, got {len(vals)}: {text[:60]!r}")
-        rows.append(vals)
-    if not rows:
-        raise DatasetError(f"{path}: empty annotation file")
-    width = {len(r) for r in rows}
-    if len(width) > 1:
-        raise DatasetError(f"{path}: mixed row lengths {sorted(width)}")
-    return np.asarray(rows, dtype=np.float64)
 
 
 def polygons_to_boxes(rows: np.ndarray) -> np.ndarray:
@@ -146,46 +47,6 @@ def polygons_to_boxes(rows: np.ndarray) -> np.ndarray:
     xs, ys = rows[:, 0::2], rows[:, 1::2]
     x0, y0 = xs.min(axis=1), ys.min(axis=1)
     return np.stack([x0, y0, xs.max(axis=1) - x0, ys.max(axis=1) - y0], axis=1)
-
-
-def read_flags(path, n: int) -> np.ndarray | None:
-    """0/1 label files (GOT-10k absence/cover: one per line; LaSOT: one comma-separated line)."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    vals = [v for v in _SPLIT.split(path.read_text().strip()) if v]
-    try:
-        arr = np.asarray([float(v) for v in vals])
-    except ValueError:
-        raise DatasetError(f"{path}: expected integer labels") from None
-    if len(arr) != n:
-        raise DatasetError(f"{path}: {len(arr)} labels for {n} frames")
-    return arr
-
-
-def list_images(folder) -> list:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"image folder not found: {folder}")
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-    files.sort(key=lambda p: (_frame_number(p), p.name))
-    if not files:
-        raise DatasetError(f"no images in {folder}")
-    return files
-
-
-def _frame_number(p: Path) -> int:
-    m = re.search(r"(\d+)$", p.stem)
-    return int(m.group(1)) if m else -1
-
-
-def check_contiguous(files: list, first: int, seq: str) -> None:
-    """Numbered frames must have no gaps: a gap would misalign frames and ground truth."""
-    nums = [_frame_number(p) for p in files]
-    for k, n in enumerate(nums):
-        if n != first + k:
-            raise DatasetError(f"{seq}: missing frame number {first + k} (found {files[k].name} "
-                               f"at position {k + 1})")
 
 
 def _match(name: str, frames: list, gt: np.ndarray) -> None:
@@ -211,7 +72,7 @@ def _img_and_groundtruth(d: Path):
 def read_project(root) -> list:
     """This project's layout (shared/data): <seq>/img/00000001.jpg..., groundtruth.txt (1-based)."""
     seqs = []
-    for d in _subdirs(root, lambda d: (d / "img").is_dir() and (d / "groundtruth.txt").is_file()):
+    for d in subdirs(root, lambda d: (d / "img").is_dir() and (d / "groundtruth.txt").is_file()):
         frames, gt = _img_and_groundtruth(d)
         extra = {}
         if (d / "manifest.json").is_file():
@@ -227,10 +88,10 @@ def read_otb(root) -> list:
     """OTB: <seq>/img/0001.jpg..., groundtruth_rect.txt (or .1/.2 for two targets), 1-based,
     separators comma/space/tab."""
     seqs = []
-    for d in _subdirs(root, lambda d: (d / "img").is_dir() and any(d.glob("groundtruth_rect*.txt"))):
+    for d in subdirs(root, lambda d: (d / "img").is_dir() and any(d.glob("groundtruth_rect*.txt"))):
         frames = list_images(d / "img")
         start = OTB_START_FRAME.get(d.name, 1)
-        frames = [p for p in frames if _frame_number(p) >= start]
+        frames = [p for p in frames if frame_number(p) >= start]
         check_contiguous(frames, start, d.name)
         for gt_file in sorted(d.glob("groundtruth_rect*.txt")):
             tag = gt_file.name[len("groundtruth_rect"):-len(".txt")]       # "", ".1", ".2"
@@ -243,16 +104,19 @@ def read_otb(root) -> list:
     return seqs
 
 
-def read_got10k(root) -> list:
+def read_got10k(root, split: str | None = None) -> list:
     """GOT-10k split folder: <seq>/00000001.jpg..., groundtruth.txt (0-based; one row in the test
-    split), absence.label, cover.label (frames with cover 0 do not count)."""
-    root = Path(root)
-    names = _list_file(root / "list.txt")
+    split), absence.label, cover.label (frames with cover 0 do not count). With `split`, a
+    root that holds that split's folder (train, val, test) is read there."""
+    root = need_dir(root, "GOT-10k root")
+    if split and (root / split).is_dir():
+        root = root / split
+    names = list_file(root / "list.txt")
     seqs = []
-    for d in _subdirs(root, lambda d: (d / "groundtruth.txt").is_file(), names):
+    for d in subdirs(root, lambda d: (d / "groundtruth.txt").is_file(), names):
+        gt = read_rows(d / "groundtruth.txt")
         frames = list_images(d)
         check_contiguous(frames, 1, d.name)
-        gt = read_rows(d / "groundtruth.txt")
         _match(d.name, frames, gt)
         extra, valid = {}, gt_valid(gt)
         for label in ("absence", "cover"):
@@ -267,15 +131,15 @@ def read_got10k(root) -> list:
     return seqs
 
 
-def read_lasot(root) -> list:
+def read_lasot(root, sequences=None) -> list:
     """LaSOT: <class>/<class>-<k>/img/00000001.jpg..., groundtruth.txt (1-based),
     full_occlusion.txt / out_of_view.txt (kept in `extra`; like the LaSOT toolkit, every frame with
-    a usable ground-truth box counts). A testing_set.txt in the root limits the sequences."""
-    root = Path(root)
-    names = set(_list_file(root / "testing_set.txt") or [])
+    a usable ground-truth box counts). `sequences` (names) limits the sequences read."""
+    root = need_dir(root, "LaSOT root")
+    names = set(sequences or [])
     seqs = []
-    for cls in _subdirs(root, lambda d: d.is_dir()):
-        for d in _subdirs(cls, lambda d: (d / "img").is_dir() and (d / "groundtruth.txt").is_file()):
+    for cls in subdirs(root, lambda d: d.is_dir()):
+        for d in subdirs(cls, lambda d: (d / "img").is_dir() and (d / "groundtruth.txt").is_file()):
             if names and d.name not in names:
                 continue
             frames, gt = _img_and_groundtruth(d)
@@ -313,7 +177,7 @@ def read_uav123(root) -> list:
     if not img_root.is_dir():
         raise DatasetError(f"{root}: no data_seq/UAV123 folder (UAV123 layout)")
     seqs = []
-    for version_dir in _subdirs(root / "anno", lambda d: d.is_dir() and d.name != "att"):
+    for version_dir in subdirs(root / "anno", lambda d: d.is_dir() and d.name != "att"):
         for anno in sorted(version_dir.glob("*.txt")):
             name = anno.stem
             gt = read_rows(anno)
@@ -323,7 +187,7 @@ def read_uav123(root) -> list:
                                    "naming its folder and frame range (copy the benchmark's "
                                    "configSeqs.m into the dataset root)")
             all_frames = list_images(img_root / folder)
-            frames = [p for p in all_frames if start <= _frame_number(p) <= (end or 10 ** 9)]
+            frames = [p for p in all_frames if start <= frame_number(p) <= (end or 10 ** 9)]
             if end is None and len(frames) != len(gt):
                 raise DatasetError(f"{name}: {len(gt)} annotation rows for {len(frames)} frames and no "
                                    "configSeqs.m giving its frame range (copy the benchmark's "
@@ -337,14 +201,17 @@ def read_uav123(root) -> list:
     return seqs
 
 
-def read_trackingnet(root) -> list:
+def read_trackingnet(root, chunks=None) -> list:
     """TrackingNet: [TRAIN_k|TEST]/anno/<seq>.txt (0-based; first row only in TEST) and
-    frames/<seq>/0.jpg, 1.jpg, ... The root may be the top folder or one chunk folder."""
-    root = Path(root)
-    chunks = [root] if (root / "anno").is_dir() else \
+    frames/<seq>/0.jpg, 1.jpg, ... The root may be the top folder or one chunk folder;
+    `chunks` (folder names) limits the chunks read."""
+    root = need_dir(root, "TrackingNet root")
+    chunk_dirs = [root] if (root / "anno").is_dir() else \
         [d for d in sorted(root.iterdir()) if d.is_dir() and (d / "anno").is_dir()]
+    if chunks is not None:
+        chunk_dirs = [d for d in chunk_dirs if d.name in set(chunks)]
     seqs = []
-    for chunk in chunks:
+    for chunk in chunk_dirs:
         for anno in sorted((chunk / "anno").glob("*.txt")):
             frames = list_images(chunk / "frames" / anno.stem)
             check_contiguous(frames, 0, anno.stem)
@@ -359,9 +226,9 @@ def read_vot(root) -> list:
     <seq>/color/ (VOT2019+) or <seq>/ itself. Polygons become their axis-aligned enclosing box,
     as the official tracker's init does. Mask annotations (VOT2020+ 'm...' lines) are refused."""
     root = Path(root)
-    names = _list_file(root / "list.txt")
+    names = list_file(root / "list.txt")
     seqs = []
-    for d in _subdirs(root, lambda d: (d / "groundtruth.txt").is_file(), names):
+    for d in subdirs(root, lambda d: (d / "groundtruth.txt").is_file(), names):
         first = (d / "groundtruth.txt").read_text(errors="replace").lstrip()[:1]
         if first == "m":
             raise DatasetError(f"{d / 'groundtruth.txt'}: VOT mask annotations are not supported "
@@ -374,24 +241,26 @@ def read_vot(root) -> list:
     return seqs
 
 
-READERS = {"project": read_project, "otb": read_otb, "got10k": read_got10k, "lasot": read_lasot,
+def read_lasot_testing_set(root) -> list:
+    """LaSOT as benchmarked: a testing_set.txt in the root limits the sequences."""
+    return read_lasot(root, list_file(Path(root) / "testing_set.txt"))
+
+
+READERS = {"project": read_project, "otb": read_otb, "got10k": read_got10k, "lasot": read_lasot_testing_set,
            "uav123": read_uav123, "trackingnet": read_trackingnet, "vot": read_vot}
 
 
 def detect_format(root) -> str:
     """Guess the layout from folder structure (see each reader's docstring)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder not found: {root}")
+    root = need_dir(root, "dataset folder")
     if (root / "anno").is_dir() and (root / "data_seq").is_dir():
         return "uav123"
     if (root / "anno").is_dir() and (root / "frames").is_dir() or \
-            any((d / "anno").is_dir() and (d / "frames").is_dir() for d in _dirs(root)):
+            any((d / "anno").is_dir() and (d / "frames").is_dir() for d in dirs(root)):
         return "trackingnet"
-    dirs = _dirs(root)
     if (root / "img").is_dir():
         raise DatasetError(f"{root} looks like a single sequence; pass its parent folder")
-    for d in dirs:
+    for d in dirs(root):
         if (d / "img").is_dir() and (d / "groundtruth.txt").is_file():
             return "project"
         if (d / "img").is_dir() and any(d.glob("groundtruth_rect*.txt")):
@@ -403,18 +272,19 @@ def detect_format(root) -> str:
             if (d / "color").is_dir() or read_rows(d / "groundtruth.txt", (4, 8)).shape[1] == 8:
                 return "vot"
             return "got10k"
-        if any((s / "img").is_dir() and (s / "groundtruth.txt").is_file() for s in _dirs(d)):
+        if any((s / "img").is_dir() and (s / "groundtruth.txt").is_file() for s in dirs(d)):
             return "lasot"
     raise DatasetError(f"{root}: no known dataset layout found (expected one of: {', '.join(FORMATS)})")
 
 
 def load_dataset(root, fmt: str = "auto", names=None) -> list:
-    """All sequences of a dataset folder (optionally only `names`, in that order)."""
+    """All sequences of a dataset folder (optionally only `names`, in that order), each with a
+    usable first box (a tracker starts from it)."""
     if fmt == "auto":
         fmt = detect_format(root)
     if fmt not in READERS:
         raise DatasetError(f"unknown format {fmt!r}; choose auto or one of {', '.join(FORMATS)}")
-    seqs = READERS[fmt](Path(root))
+    seqs = [s.check_initialisable() for s in READERS[fmt](Path(root))]
     if not seqs:
         raise DatasetError(f"{root}: no {fmt} sequences found")
     if names:
@@ -426,24 +296,3 @@ def load_dataset(root, fmt: str = "auto", names=None) -> list:
         seqs = [by_name[n] for n in names]
     return seqs
 
-
-def _dirs(root) -> list:
-    root = Path(root)
-    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")) \
-        if root.is_dir() else []
-
-
-def _subdirs(root, pred, names=None) -> list:
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"folder not found: {root}")
-    if names:
-        return [root / n for n in names if pred(root / n)]
-    return [d for d in _dirs(root) if pred(d)]
-
-
-def _list_file(path) -> list | None:
-    path = Path(path)
-    if not path.is_file():
-        return None
-    return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
