@@ -173,3 +173,28 @@ def test_onnxruntime_equals_torch_and_official_on_the_official_network(tmp_path,
     assert np.abs(boxes[0] - fx["bbox"]).max() <= 1e-3
     assert int(score[0, :, 0].argmax()) == int(fx["score"].argmax()) == 128
     np.testing.assert_allclose(score, cls_prob * ctr_prob, rtol=1e-5)
+
+
+def test_the_memory_read_drops_subnormal_weights_and_the_outputs_keep_every_bit(small_net, crops,
+                                                                                 monkeypatch):
+    """head.READ_LOGIT_RANGE: on trained features part of the softmax weights are subnormal
+    (100x slower arithmetic); the read gives them weight 0. The read-out moves by < 1e-28 (a
+    fg fraction of 1e-29 becomes 0), the network's outputs not by one bit."""
+    import math
+
+    from stmtrack_ros.model import head
+    mem, fq = torch_passes(small_net, crops, range(6))
+    fm, q = torch.from_numpy(np.concatenate(mem, axis=2)), torch.from_numpy(fq)
+    v = small_net.config.value_channels
+    flat = fm.reshape(1, fm.shape[1], -1)
+    sim = torch.bmm(flat[:, v:].transpose(1, 2), q.reshape(1, q.shape[1], -1)) / math.sqrt(q.shape[1])
+    plain = torch.softmax(sim, dim=1)
+    assert int((sim < sim.amax(dim=1, keepdim=True) - head.READ_LOGIT_RANGE).sum()) > 1000
+    assert bool(((plain < torch.finfo(torch.float32).tiny) & (plain > 0)).any())   # subnormals
+    ref_read = torch.bmm(flat[:, :v], plain).reshape(1, v, *q.shape[2:])
+    assert float((head.memory_read(fm, q, v) - ref_read).abs().max()) < 1e-28
+    with torch.inference_mode():
+        got = small_net.read_memory(q, fm)
+        monkeypatch.setattr(head, "READ_LOGIT_RANGE", float("inf"))
+        ref = small_net.read_memory(q, fm)
+    assert all(torch.equal(a, b) for a, b in zip(got, ref))

@@ -35,7 +35,7 @@ from .portable import state_dict_sha256
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "stmtrack_onnx"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: the memory read drops subnormal softmax weights (head.READ_LOGIT_RANGE)
 DEFAULT_OPSET = 17
 #: Memory frames a read takes: the tracker's selection gives 1 .. num_segments + 2 (6 with the
 #: official presets). ONNX Runtime takes any T; a TensorRT profile needs a range, this one.

@@ -121,7 +121,8 @@ class OnnxRuntimeBackend(_ExportedPasses):
     first use in the cache folder keyed by the weights' sha256. Sessions are built once: graph
     optimisation ALL, `threads` intra-op threads (0: torch's count), one inter-op thread,
     memory arena and patterns on, no spinning of idle threads (the cores are shared with the
-    node's other work: spinning cost 2-5x wall time under load, as OpenMP's did for torch).
+    node's other work: spinning cost 1.5-3x wall time under load, as OpenMP's did for torch),
+    subnormal floats flushed to zero.
     On CUDA (onnxruntime-gpu) inputs are bound where they lie (IO binding): untested here."""
 
     def __init__(self, net, params: TrackerParams, device: torch.device):
@@ -146,6 +147,8 @@ class OnnxRuntimeBackend(_ExportedPasses):
         so.enable_cpu_mem_arena = True
         so.enable_mem_pattern = True
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # subnormal floats as zero: x86 is ~100x slower on them (see head.READ_LOGIT_RANGE)
+        so.add_session_config_entry("session.set_denormal_as_zero", "1")
         self._cuda = device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers()
         if device.type == "cuda" and not self._cuda:
             warnings.warn("backend onnxruntime: this onnxruntime has no CUDA provider "
