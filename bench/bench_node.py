@@ -4,7 +4,7 @@ only), latency (image stamp -> Track received here, and the node's own arrival -
 and service round trips while the tracker runs (a refused init = the service thread alone; a
 real init = waiting for the tracking thread between two frames).
 
-    source scripts/env.sh && python bench/bench_node.py [--seconds 8] [--fps 30]
+    source scripts/env.sh && python bench/bench_node.py [--seconds 8] [--fps 30] [--param backend=onnxruntime]
 """
 import argparse
 import json
@@ -32,12 +32,15 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--checkpoint", default=str(test_checkpoint()))
     ap.add_argument("--encoding", default="rgb8")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a node parameter, e.g. backend=onnxruntime or device=cuda (repeatable)")
     args = ap.parse_args()
+    params = dict(p.split("=", 1) for p in args.param)
     frames = read_frames(BUNDLED_CLIP)
     box = json.loads(CLIP_INFO.read_text())["init_box_xywh"]
     d = domain_id(60)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_node_{os.getpid()}.log"
-    with NodeProcess(d, log, Path(args.checkpoint)) as proc:
+    with NodeProcess(d, log, Path(args.checkpoint), params=params) as proc:
         c = RosClient(d)
         try:
             c.wait_ready(proc)
@@ -79,7 +82,7 @@ def main() -> int:
     node_lat = [m.latency_ms for _, m in clock]
     processed = {m.header.frame_id for _, m in got}
     out = {
-        "device": "cpu", "checkpoint": Path(args.checkpoint).name,
+        "device": params.get("device", "cpu"), "params": params, "checkpoint": Path(args.checkpoint).name,
         "image": f"{frames[0].shape[1]}x{frames[0].shape[0]} {args.encoding}",
         "camera_fps": args.fps, "frames_published": n,
         "frames_processed": len(processed), "frames_skipped": n - len(processed),
