@@ -82,8 +82,11 @@ def test_compressed_png_is_lossless_and_jpeg_close(bgr):
     (lambda: Image(height=0, width=0, encoding="bgr8", step=0, data=b""), "empty image"),
     (lambda: Image(height=2, width=2, encoding="mono16", step=3, data=bytes(6)), "step 3 <"),
     (lambda: CompressedImage(format="jpeg", data=b""), "empty CompressedImage"),
-    (lambda: CompressedImage(format="jpeg", data=b"\xff\xd8garbage" * 10), "cannot decode"),
+    (lambda: CompressedImage(format="jpeg", data=b"\xff\xd8garbage" * 10), "neither JPEG nor PNG"),
+    (lambda: CompressedImage(format="jpeg", data=b"\xff\xd8\xff garbage" * 10), "corrupt JPEG"),
     (lambda: CompressedImage(format="16UC1; compressedDepth", data=b"x"), "unsupported compressed"),
+    (lambda: CompressedImage(format="bgr8; tiff compressed bgr8", data=b"x"), "unsupported compressed"),
+    (lambda: CompressedImage(format="png16", data=b"x"), "unsupported compressed"),
 ])
 def test_bad_messages_raise_one_clear_error(make, needle):
     with pytest.raises(ImageConversionError, match=needle) as e:

@@ -67,3 +67,20 @@ def test_rate_and_window_stats():
         w.add(v)
     s = w.summary()
     assert s["max"] == 100 and s["mean"] == (2 + 3 + 4 + 100) / 4
+
+
+def test_ring_is_bounded_in_bytes_too_and_keeps_the_newest():
+    def big(seq, side):
+        return Frame(seq, seq * 1000, str(seq), np.zeros((side, side, 3), np.uint8), 0.0)
+
+    buf = FrameBuffer(30, max_bytes=10 * 300)          # ten 10x10 bgr frames
+    for i in range(25):
+        buf.push(big(i, 10))
+    assert len(buf) == 10 and buf.nbytes == 3000 and buf.newest().seq == 24
+    assert buf.find(14_000) is None and buf.find(15_000).seq == 15
+    buf.push(big(25, 40))                               # one frame over the whole budget
+    assert len(buf) == 1 and buf.newest().seq == 25 and buf.nbytes == 40 * 40 * 3
+    buf.push(big(26, 10))                               # the big one goes first
+    assert [f.seq for f in buf.after(0)] == [26] and buf.nbytes == 300
+    buf.clear()
+    assert len(buf) == 0 and buf.nbytes == 0

@@ -62,7 +62,8 @@ class NodeStats:
         self.output_rate = RateMeter()
         self.latency_ms = WindowStats()
         self.track_ms = WindowStats()
-        self.bad_images = 0
+        self.bad_images = 0            # every refused frame, oversized ones included
+        self.oversized_images = 0      # refused for max_image_pixels
         self.last_bad_reason = ""
         self.last_bad_time = -1e9
         self.stamps_backwards = 0
@@ -70,15 +71,17 @@ class NodeStats:
         self.callback_errors = 0      # callbacks that raised (answered as refusals, logged)
         self.last_error = ""
 
-    def bad_image(self, reason: str) -> None:
+    def bad_image(self, reason: str, oversized: bool = False) -> None:
         with self.lock:
             self.bad_images += 1
+            self.oversized_images += int(oversized)
             self.last_bad_reason = reason
             self.last_bad_time = time.monotonic()
 
 
 def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int, state: int,
-                 track_id: int, memory_size: int, device: str, stale_after_s: float = 3.0):
+                 track_id: int, memory_size: int, device: str, buffer_frames: int = 0,
+                 buffer_bytes: int = 0, stale_after_s: float = 3.0):
     """One diagnostic_msgs/DiagnosticStatus for the node; level WARN while frames are being
     refused or none arrive, ERROR while the tracker keeps failing."""
     from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
@@ -97,6 +100,9 @@ def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int,
             "latency_ms_max": f"{lat['max']:.1f}",
             "tracker_ms_mean": f"{trk['mean']:.1f}",
             "bad_images": str(stats.bad_images),
+            "oversized_images": str(stats.oversized_images),
+            "buffer_frames": str(buffer_frames),
+            "buffer_mb": f"{buffer_bytes / 2**20:.1f}",
             "last_bad_image": stats.last_bad_reason,
             "stamps_backwards": str(stats.stamps_backwards),
             "processing_errors": str(stats.processing_errors),

@@ -25,17 +25,33 @@ class Frame:
 
 
 class FrameBuffer:
-    """Thread-safe ring of the newest `capacity` frames, looked up by stamp."""
+    """Thread-safe ring of the newest frames, looked up by stamp: at most `capacity` frames and
+    `max_bytes` of pixels (4K frames are 25 MB each), the oldest going first; the newest frame
+    is always kept, whatever its size."""
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, max_bytes: int | None = None):
         if capacity < 1:
             raise ValueError(f"frame buffer capacity {capacity} must be >= 1")
-        self._frames: deque[Frame] = deque(maxlen=int(capacity))
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError(f"frame buffer max_bytes {max_bytes} must be >= 1")
+        self._frames: deque[Frame] = deque()
+        self.capacity, self.max_bytes = int(capacity), max_bytes
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def push(self, frame: Frame) -> None:
         with self._lock:
             self._frames.append(frame)
+            self._bytes += frame.bgr.nbytes
+            while len(self._frames) > 1 and (len(self._frames) > self.capacity or (
+                    self.max_bytes is not None and self._bytes > self.max_bytes)):
+                self._bytes -= self._frames.popleft().bgr.nbytes
+
+    @property
+    def nbytes(self) -> int:
+        """Pixel bytes held now."""
+        with self._lock:
+            return self._bytes
 
     def find(self, stamp_ns: int, tolerance_ns: int = 0) -> Frame | None:
         """The frame whose stamp is nearest `stamp_ns` within the tolerance (the newest on ties)."""
@@ -66,6 +82,7 @@ class FrameBuffer:
     def clear(self) -> None:
         with self._lock:
             self._frames.clear()
+            self._bytes = 0
 
     def __len__(self) -> int:
         with self._lock:

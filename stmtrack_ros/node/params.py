@@ -12,7 +12,7 @@ from typing import NamedTuple
 import yaml
 
 from ..tracker.params import BACKENDS, CONFIDENCES, HP_PRESETS, MODES, TrackerParams
-from .convert import MONO16_SCALINGS
+from .convert import MAX_IMAGE_PIXELS, MONO16_SCALINGS
 
 NODE_NAME = "stmtrack"
 ROS_PARAMETERS = ("use_sim_time", "start_type_description_service")  # rclpy declares these
@@ -81,6 +81,8 @@ class NodeSettings:
     image_qos_depth: int = 1                   # 1 = latest-frame-only at the DDS level too
     mono16_scaling: str = "shift"              # mono16 -> 8 bit: shift (v // 256) or minmax
     frame_buffer_size: int = 30                # frames kept for init_target by stamp
+    frame_buffer_max_mb: int = 256             # ... and at most this many MB of them
+    max_image_pixels: int = MAX_IMAGE_PIXELS   # larger frames are refused before decoding
     init_stamp_tolerance: float = 0.001        # s; nearest buffered stamp within this matches
     catchup_frames: int = 10                   # after init: buffered frames replayed (at most)
     diagnostics_period: float = 1.0            # s between /diagnostics messages
@@ -97,6 +99,10 @@ NODE_SPECS = {
     "mono16_scaling": Spec("mono16 images to 8 bit: shift = value // 256, minmax = per-frame "
                            "stretch (thermal cameras)", choices=MONO16_SCALINGS, runtime=True),
     "frame_buffer_size": Spec("recent frames kept for init_target by stamp", range=(1, 600)),
+    "frame_buffer_max_mb": Spec("MB the frame buffer may hold (the oldest frames go first; the "
+                                "newest is always kept)", range=(1, 65536)),
+    "max_image_pixels": Spec("largest frame accepted (width*height), checked from the message or "
+                             "the JPEG/PNG header before decoding", range=(4, 1 << 30), runtime=True),
     "init_stamp_tolerance": Spec("seconds; init_target matches the buffered frame nearest its "
                                  "stamp within this", range=(0.0, 1.0), runtime=True),
     "catchup_frames": Spec("after init_target on an older frame: at most this many of the "

@@ -50,7 +50,8 @@ from ..model import default_checkpoint_path
 from ..tracker import Tracker, TrackerInputError, TrackState
 from ..tracker.inputs import check_box
 from .bearing import CameraModel, CameraModelError, bearing_fields
-from .convert import ImageConversionError, bgr_to_image, draw_track, msg_to_bgr, track_fields
+from .convert import (ImageConversionError, ImageTooLargeError, bgr_to_image, draw_track,
+                      msg_to_bgr, track_fields)
 from .detections import detection_array, load_vision_msgs
 from .diagnostics import NodeStats, build_status
 from .frame_buffer import Frame, FrameBuffer, LatestSlot
@@ -285,7 +286,8 @@ class TrackerNode(LifecycleNode):
                       f"(mode {self.params.mode}, hp {self.params.hp}; warm-up {warm:.1f} s)")
 
         self.stats = NodeStats()
-        self.buffer = FrameBuffer(self.settings.frame_buffer_size)
+        self.buffer = FrameBuffer(self.settings.frame_buffer_size,
+                                  self.settings.frame_buffer_max_mb * 2**20)
         self.slot = LatestSlot()
         self._requests: collections.deque[_Request] = collections.deque()
         self._seq = 0
@@ -384,9 +386,9 @@ class TrackerNode(LifecycleNode):
         with self.stats.lock:
             self.stats.input_rate.tick(now)
         try:
-            bgr = msg_to_bgr(msg, self.settings.mono16_scaling)
+            bgr = msg_to_bgr(msg, self.settings.mono16_scaling, self.settings.max_image_pixels)
         except ImageConversionError as e:
-            self.stats.bad_image(str(e))
+            self.stats.bad_image(str(e), oversized=isinstance(e, ImageTooLargeError))
             self.log.warning(f"bad image refused (frame_id {msg.header.frame_id!r}): {e}",
                              every=LOG_EVERY_S)
             return
@@ -637,6 +639,7 @@ class TrackerNode(LifecycleNode):
         msg.status = [build_status(
             f"{self.get_name()}: tracker", self.get_fully_qualified_name(), self.stats,
             dropped=self.slot.dropped, state=int(self._state), track_id=self._track_id,
+            buffer_frames=len(self.buffer), buffer_bytes=self.buffer.nbytes,
             memory_size=self._memory_size, device=self.device)]
         self.diag_pub.publish(msg)
 
