@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import rclpy
+    from rclpy.executors import ExternalShutdownException
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     from .recorder import discover_types, message_class
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
                                         f"in {args.timeout:g} s")
                 return 1
             rclpy.spin_once(node, timeout_sec=0.05)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):  # SIGINT, SIGTERM
         pass
     finally:
         node.destroy_node()

@@ -55,6 +55,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import rclpy
+    from rclpy.executors import ExternalShutdownException
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     from ..bags import open_writer, typestore
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
                 break
             if args.count and counts[first] >= args.count:
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):  # SIGINT, SIGTERM
         pass
     finally:
         if writer is not None:

@@ -378,7 +378,8 @@ class TrackerNode(LifecycleNode):
             if self.device.startswith("cuda"):
                 import torch
                 torch.cuda.empty_cache()
-            self.log.info("model released")
+            if self.context.ok():  # not after SIGINT/SIGTERM: rosout is gone by then
+                self.log.info("model released")
 
     # ------------------------------------------------------------------ input
     def _on_image(self, msg) -> None:
