@@ -21,13 +21,14 @@ import numpy as np
 import torch
 
 from stmtrack_ros.eval.metrics import rect_iou
+from stmtrack_ros.model.input_tensor import input_tensor
 from stmtrack_ros.tracker.crop import fg_bg_map, get_crop
 
 
 def image_tensor(a: np.ndarray) -> torch.Tensor:
-    """H x W x 3 crop -> (1, 3, H, W) float; H x W label map -> (1, 1, H, W)."""
-    t = torch.from_numpy(np.ascontiguousarray(a)).float()
-    return t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
+    """H x W x 3 crop -> (1, 3, H, W) float; H x W label map -> (1, 1, H, W) (the layout the
+    probes were measured with)."""
+    return input_tensor(a, channels_last=True)
 
 
 class Probe:

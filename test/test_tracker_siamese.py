@@ -7,14 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from stmtrack_ros.model.input_tensor import input_tensor
 from stmtrack_ros.tracker import Tracker, TrackerParams
 from stmtrack_ros.tracker.crop import box_label_map, get_crop
 from tracker_support import SQUARE_BOX, one_thread, square_frame, tiny_net  # noqa: F401
-
-
-def _t(a):
-    t = torch.from_numpy(np.ascontiguousarray(a)).float()
-    return t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
 
 
 def test_given_keys_and_read_memory_match_the_full_passes():
@@ -57,7 +53,7 @@ def test_memory_of_a_tracked_frame_is_its_query_crop_labelled_with_the_new_box(m
         cx, cy = (np.array([bx + bw / 2, by + bh / 2]) - pos) * r + s // 2
         box = (cx - bw * r / 2, cy - bh * r / 2, cx - bw * r / 2 + bw * r - 1, cy - bh * r / 2 + bh * r - 1)
         with torch.inference_mode():
-            want = net.memorize(_t(crop), _t(box_label_map(s, box)))
+            want = net.memorize(input_tensor(crop), input_tensor(box_label_map(s, box)))
         got = tr._memory.gather([t])
         assert torch.allclose(got, want, atol=1e-4), f"frame {t}"
         prev = res.box

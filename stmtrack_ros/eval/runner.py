@@ -111,15 +111,7 @@ class StmtrackAdapter:
             kwargs["hp"] = spec.hp
         kwargs.update(dict(spec.params))
         self._tracker = Tracker.from_checkpoint(spec.checkpoint, TrackerParams(**kwargs))
-        self._warm_up()
-
-    def _warm_up(self) -> None:
-        """The first network calls of a process pay one-time costs (kernel selection, memory
-        pools: seconds on a CPU); pay them here so they do not land in the first sequence's FPS."""
-        frame = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
-        self._tracker.init(frame, (40.0, 40.0, 32.0, 32.0))
-        self._tracker.update(frame)
-        self._tracker.reset()
+        self._tracker.warm_up()  # one-off costs here, not in the first sequence's FPS
 
     def init(self, frame_bgr, box_xywh) -> peers.EvalResult:
         r = self._tracker.init(frame_bgr, tuple(float(v) for v in box_xywh))

@@ -12,6 +12,8 @@ import math
 import cv2
 import numpy as np
 
+from ..tracker import draw
+
 try:  # a real ROS 2 install has it; the PyPI wheels do not
     from cv_bridge import CvBridge as _CvBridge
     _BRIDGE = _CvBridge()
@@ -296,19 +298,7 @@ def track_fields(result, *, track_id: int, image_wh: tuple[int, int],
     }
 
 
-STATE_COLOURS = {0: (160, 160, 160), 1: (0, 220, 0), 2: (0, 0, 255)}  # BGR: IDLE, TRACKING, LOST
-
-
 def draw_track(bgr: np.ndarray, f: dict) -> np.ndarray:
     """A copy of the frame with the Track fields drawn (debug_image, demo contact sheet)."""
-    img = bgr.copy()
-    state = int(f["state"])
-    colour = STATE_COLOURS.get(state, (255, 255, 255))
-    label = ("IDLE", "TRACKING", "LOST")[state] if state in (0, 1, 2) else str(state)
-    if state != 0:
-        p0 = (int(round(f["x"])), int(round(f["y"])))
-        p1 = (int(round(f["x"] + f["width"])), int(round(f["y"] + f["height"])))
-        cv2.rectangle(img, p0, p1, colour, 2)
-        label += f" #{f['track_id']} {f['confidence']:.2f}"
-    cv2.putText(img, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
-    return img
+    return draw.draw_track(bgr, f["state"], (f["x"], f["y"], f["width"], f["height"]), f["confidence"],
+                           f"#{f['track_id']}")

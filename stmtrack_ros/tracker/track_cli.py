@@ -34,19 +34,6 @@ def _fail(msg: str) -> int:
     return 2
 
 
-def _draw(frame, res):
-    import cv2
-
-    from .result import TrackState
-    out = frame.copy()
-    x, y, w, h = (int(round(v)) for v in res.box)
-    colour = (0, 200, 0) if res.state == TrackState.TRACKING else (0, 0, 230)
-    cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
-    cv2.putText(out, f"{res.frame_index} {res.state.name} {res.confidence:.2f}", (5, 18),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
-    return out
-
-
 def run(args) -> int:
     from tqdm import tqdm
 
@@ -55,6 +42,7 @@ def run(args) -> int:
     from stmtrack_ros.model import CheckpointError, default_checkpoint_path
 
     from .backends import BackendError
+    from .draw import draw_track
     from .result import TrackerInputError
     from .tracker import Tracker
 
@@ -100,7 +88,8 @@ def run(args) -> int:
                                              (frame.shape[1], frame.shape[0]))
                     if not writer.isOpened():
                         return _fail(f"cannot write video {args.video_out}")
-                writer.write(_draw(frame, res))
+                writer.write(draw_track(frame, res.state, res.box, res.confidence,
+                                        f"frame {res.frame_index}"))
             if k > 0:
                 tracker.memorize()
             bar.update(1)
