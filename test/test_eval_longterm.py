@@ -127,7 +127,8 @@ def test_frame_table_scores_absent_and_missing_boxes():
     t = lt.frame_table(pred, gt, present, [0.9, 0.8, 0.1, 0.6], [T, T, L, T])
     np.testing.assert_allclose(t["ious"], [1.0, 0.0, 0.0, 0.0])   # absent: 0 although the box fits
     assert t["wrong"].tolist() == [False, True, True, True]
-    assert t["has_box"].tolist() == [True, True, False, True] and t["lost"].tolist() == [False, False, True, False]
+    assert t["has_box"].tolist() == [True, True, False, True]
+    assert t["lost"].tolist() == [False, False, True, False]
 
 
 def test_absent_frames_from_every_format(tmp_path):

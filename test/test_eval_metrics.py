@@ -106,7 +106,8 @@ def test_got10k_ao_sr_pooled_match_toolkit(rng):
         valid = rng.random(n) > 0.1          # cover == 0 frames do not count
         valid[0] = True
         seqs.append(metrics.evaluate_sequence(pred, gt, valid, image_size=size))
-        ref_ious.append(g10k_metrics.rect_iou(pred[1:][valid[1:]].copy(), gt[1:][valid[1:]].copy(), bound=size))
+        ref_ious.append(g10k_metrics.rect_iou(pred[1:][valid[1:]].copy(), gt[1:][valid[1:]].copy(),
+                                              bound=size))
     ious = np.concatenate(ref_ious)
     ao, sr, _, succ = _got()._evaluate(ious, np.array([]))
     agg = metrics.aggregate(seqs)

@@ -50,11 +50,13 @@ def test_stmtrack_adapter_matches_tracker(tmp_path, portable_seed1_checkpoint):
 def test_stmtrack_bad_settings_are_one_line_errors(tmp_path, capsys):
     data = tmp_path / "data"
     project_sequence(data, "s", n=3)
-    assert run_eval(data, tmp_path / "o", "--trackers", "stmtrack", "--checkpoint", str(tmp_path / "none.pt")) == 2
+    assert run_eval(data, tmp_path / "o", "--trackers", "stmtrack", "--checkpoint",
+                    str(tmp_path / "none.pt")) == 2
     assert "checkpoint not found" in capsys.readouterr().err
     ckpt = tmp_path / "x.pt"
     ckpt.write_bytes(b"not a checkpoint")
-    assert run_eval(data, tmp_path / "o", "--trackers", "stmtrack", "--checkpoint", str(ckpt), "--hp", "nope") == 2
+    assert run_eval(data, tmp_path / "o", "--trackers", "stmtrack", "--checkpoint", str(ckpt),
+                    "--hp", "nope") == 2
     assert "hp='nope' is not a preset" in capsys.readouterr().err
 
 
@@ -66,7 +68,8 @@ def test_default_model_on_shared_subset(tmp_path):
         pytest.skip(f"bundled model {default_checkpoint_path()} not present yet")
     data = shared_path("data")
     out = tmp_path / "res"
-    assert run_eval(data, out, "--trackers", "stmtrack", "--sequences", "Crossing,ball1", "--max-frames", "8") == 0
+    assert run_eval(data, out, "--trackers", "stmtrack", "--sequences", "Crossing,ball1",
+                    "--max-frames", "8") == 0
     summary = json.loads((out / "summary.json").read_text())
     (label,) = summary["trackers"]
     o = summary["trackers"][label]["overall"]

@@ -19,9 +19,10 @@ def add_arguments(p) -> None:
     p.add_argument("--trackers", default=runner.STMTRACK,
                    help=f"comma-separated, from: {', '.join(runner.TRACKER_KINDS)}")
     p.add_argument("--checkpoint", help="stmtrack checkpoint (default: the bundled small model)")
-    p.add_argument("--mode", choices=("exact", "bounded"), help="stmtrack memory mode (default: TrackerParams.mode)")
-    p.add_argument("--hp", help="stmtrack hyper-parameter preset: got10k, otb, lasot, trackingnet, uav123, vot "
-                   "(default: TrackerParams.hp)")
+    p.add_argument("--mode", choices=("exact", "bounded"),
+                   help="stmtrack memory mode (default: TrackerParams.mode)")
+    p.add_argument("--hp", help="stmtrack hyper-parameter preset: got10k, otb, lasot, trackingnet, uav123, "
+                   "vot (default: TrackerParams.hp)")
     p.add_argument("--device", help="stmtrack device: cpu, cuda or cuda:N (default: TrackerParams.device)")
     p.add_argument("--backend",
                    help="stmtrack backend: torch, onnxruntime, tensorrt (default: TrackerParams.backend)")
