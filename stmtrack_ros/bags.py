@@ -5,7 +5,8 @@ rosbags and mcap readers decode it on any machine.
 `stmtrack bag-track IN_BAG --topic /camera/image_raw --init x,y,w,h [--init-stamp S] --out OUT`
 replays a camera bag through the tracker and writes one Track per image, exactly the
 messages the live node would publish had it processed every frame (IDLE before the init
-frame, the init result on it, the query-pass result after it; see node.convert.track_fields).
+frame, the init result on it, the query-pass result after it; see node.convert.track_fields),
+with the bearing fields from the bag's camera_info beside the image topic when it has one.
 """
 from __future__ import annotations
 
@@ -95,6 +96,9 @@ def add_arguments(parser) -> None:
                         help="header stamp of the init frame, SECONDS.FRACTION or integer ns "
                              "(nearest within --stamp-tolerance); default: the first frame")
     parser.add_argument("--stamp-tolerance", type=float, default=0.001, metavar="S")
+    parser.add_argument("--camera-info", metavar="TOPIC",
+                        help="CameraInfo topic for the Tracks' bearing fields (default: the one "
+                             "beside --topic, when the bag has it; 'none' = no bearings)")
     parser.add_argument("--out", help="output bag folder (default: IN_BAG_track)")
     parser.add_argument("--out-topic", default="/track", help="Track topic in the output bag")
     parser.add_argument("--storage", choices=STORAGES, default="mcap")
@@ -117,6 +121,7 @@ def run(args) -> int:
             init_stamp_ns=parse_stamp(args.init_stamp) if args.init_stamp else None,
             stamp_tolerance_ns=int(args.stamp_tolerance * 1e9),
             out=args.out, out_topic=args.out_topic, storage=args.storage,
+            camera_info=args.camera_info,
             copy_images=args.copy_images, config=args.config, checkpoint=args.checkpoint,
             overrides={k: v for k, v in (("device", args.device), ("mode", args.mode),
                                          ("hp", args.hp)) if v is not None})
@@ -142,7 +147,7 @@ def load_tracker(config: str | None, checkpoint: str | None, overrides: dict):
 def bag_track(in_bag, *, topic: str, box, init_stamp_ns: int | None = None,
               stamp_tolerance_ns: int = 1_000_000, out=None, out_topic: str = "/track",
               storage: str = "mcap", copy_images: bool = False, config=None,
-              checkpoint=None, overrides=None) -> dict:
+              checkpoint=None, overrides=None, camera_info: str | None = None) -> dict:
     from rosbags.highlevel import AnyReader
 
     in_bag = Path(in_bag)
@@ -159,6 +164,7 @@ def bag_track(in_bag, *, topic: str, box, init_stamp_ns: int | None = None,
             raise ValueError(f"topic {topic!r} not in {in_bag}; it has: {have or 'nothing'}")
         if conns[0].msgtype not in (IMAGE_TYPE, COMPRESSED_TYPE):
             raise ValueError(f"topic {topic} is {conns[0].msgtype}, not an image topic")
+        info_conns = _camera_info_connections(reader, topic, camera_info)
         init_at = None
         if init_stamp_ns is not None:  # first pass: which message is the init frame
             best = None
@@ -173,8 +179,9 @@ def bag_track(in_bag, *, topic: str, box, init_stamp_ns: int | None = None,
             init_at = best[0]
         tracker, ckpt = load_tracker(config, checkpoint, overrides or {})
         try:
-            counts, bad, confs, ms = _track_messages(reader, conns, tracker, store, box, init_at,
-                                                     out, out_topic, storage, copy_images)
+            counts, bad, confs, ms = _track_messages(reader, conns, info_conns, tracker, store,
+                                                     box, init_at, out, out_topic, storage,
+                                                     copy_images)
         except BaseException:
             if out.exists():  # never leave a half-written bag behind
                 shutil.rmtree(out)
@@ -182,13 +189,31 @@ def bag_track(in_bag, *, topic: str, box, init_stamp_ns: int | None = None,
     n = sum(counts.values())
     return {"out": str(out), "frames": n, "bad_images": bad, **{k.lower(): v for k, v in counts.items()},
             "mean_confidence": round(sum(confs) / max(len(confs), 1), 4),
-            "mean_ms": round(sum(ms) / max(len(ms), 1), 1), "checkpoint": ckpt}
+            "mean_ms": round(sum(ms) / max(len(ms), 1), 1), "checkpoint": ckpt,
+            "camera_info": info_conns[0].topic if info_conns else "none"}
 
 
-def _track_messages(reader, conns, tracker, store, box, init_at, out, out_topic, storage,
-                    copy_images):
-    """Write one Track per decodable image of `conns` (see the module docstring)."""
-    from .node.bearing import bearing_fields
+def _camera_info_connections(reader, image_topic: str, wanted: str | None) -> list:
+    """The bag's CameraInfo connections for the bearing fields: `wanted`, else the topic beside
+    the image topic (image_transport's rule) when the bag has it; none for 'none'."""
+    from .node.bearing import camera_info_beside
+    if wanted == "none":
+        return []
+    name = wanted or camera_info_beside(image_topic)
+    conns = [c for c in reader.connections if c.topic == name]
+    if wanted and not conns:
+        raise ValueError(f"camera_info topic {wanted!r} not in the bag; use --camera-info none "
+                         "for Tracks without bearings")
+    if conns and conns[0].msgtype != "sensor_msgs/msg/CameraInfo":
+        raise ValueError(f"topic {name} is {conns[0].msgtype}, not sensor_msgs/msg/CameraInfo")
+    return conns
+
+
+def _track_messages(reader, conns, info_conns, tracker, store, box, init_at, out, out_topic,
+                    storage, copy_images):
+    """Write one Track per decodable image of `conns` (see the module docstring), with the
+    bearing from the latest message of `info_conns` before it (as the live node has it)."""
+    from .node.bearing import LatestCamera, bearing_fields
     from .node.convert import msg_to_bgr, track_fields
     from .tracker import TrackerInputError
     topic = conns[0].topic
@@ -200,8 +225,16 @@ def _track_messages(reader, conns, tracker, store, box, init_at, out, out_topic,
         img_conn = (writer.add_connection(topic, conns[0].msgtype, typestore=store)
                     if copy_images else None)
         started = False
-        for i, (conn, t, raw) in enumerate(reader.messages(connections=conns)):
+        camera = LatestCamera()
+        i = -1  # index among the image messages (init_at counts those)
+        for conn, t, raw in reader.messages(connections=[*conns, *info_conns]):
             msg = reader.deserialize(raw, conn.msgtype)
+            if conn in info_conns:
+                _, refused = camera.update(msg)
+                if refused:
+                    print(f"bag-track: camera_info at {t} ns refused: {refused}", file=sys.stderr)
+                continue
+            i += 1
             if img_conn is not None:
                 writer.write(img_conn, t, raw)
             try:
@@ -231,7 +264,7 @@ def _track_messages(reader, conns, tracker, store, box, init_at, out, out_topic,
             fields = track_fields(result, track_id=1 if started else 0, image_wh=wh,
                                   latency_ms=elapsed)
             track = store.types[TRACK_TYPE](header=msg.header, **fields,
-                                            **bearing_fields(None, fields))  # no camera_info read
+                                            **bearing_fields(camera.model, fields))
             writer.write(out_conn, t, store.serialize_cdr(track, TRACK_TYPE))
             if started:
                 tracker.memorize()

@@ -25,8 +25,9 @@ def clip():
     return read_frames(BUNDLED_CLIP, max_frames=N), tuple(float(v) for v in info["init_box_xywh"])
 
 
-def write_camera_bag(path, frames, storage="mcap", topic="/camera/image_raw"):
-    """A camera bag as a driver + ros2 bag would make it: rgb8 Images, 25 Hz stamps."""
+def write_camera_bag(path, frames, storage="mcap", topic="/camera/image_raw", camera_info=None):
+    """A camera bag as a driver + ros2 bag would make it: rgb8 Images, 25 Hz stamps; with
+    `camera_info` (a rosbags CameraInfo), that first, once (latched), on /camera/camera_info."""
     from stmtrack_ros.node.convert import bgr_to_array
     store = typestore()
     Image = store.types["sensor_msgs/msg/Image"]
@@ -34,6 +35,10 @@ def write_camera_bag(path, frames, storage="mcap", topic="/camera/image_raw"):
     Time = store.types["builtin_interfaces/msg/Time"]
     stamps = []
     with open_writer(path, storage) as w:
+        if camera_info is not None:
+            info_type = "sensor_msgs/msg/CameraInfo"
+            ci = w.add_connection("/camera/camera_info", info_type, typestore=store)
+            w.write(ci, T0 - 10**9, store.serialize_cdr(camera_info, info_type))
         conn = w.add_connection(topic, "sensor_msgs/msg/Image", typestore=store)
         for i, f in enumerate(frames):
             t = T0 + i * 40_000_000
@@ -195,3 +200,38 @@ def test_bad_images_in_a_bag_are_skipped(tmp_path, clip):
     summary = bag_track(bag, topic="/cam", box=box, out=out, checkpoint=str(test_checkpoint()))
     assert summary["bad_images"] == 1 and summary["frames"] == 3
     assert [m.header.frame_id for _, m in read_tracks(out)] == ["0", "1", "3"]
+
+
+def test_camera_info_in_the_bag_gives_the_bearing(tmp_path, clip):
+    """camera_info beside the image topic, recorded once before the images (latched): every
+    non-IDLE Track carries its box centre's bearing, as the live node computes it."""
+    from stmtrack_ros.node.bearing import CameraModel, box_bearing
+    frames, box = clip
+    bag = tmp_path / "cam_and_info"
+    k = [400.0, 0, 319.5, 0, 410.0, 179.5, 0, 0, 1]
+    d = [-0.2, 0.05, 0.001, -0.001, 0.0]
+    store = typestore()
+    Info, Header = store.types["sensor_msgs/msg/CameraInfo"], store.types["std_msgs/msg/Header"]
+    Roi, Time = store.types["sensor_msgs/msg/RegionOfInterest"], store.types["builtin_interfaces/msg/Time"]
+    info = Info(header=Header(stamp=Time(sec=T0 // 10**9 - 1, nanosec=0), frame_id="cam"),
+                height=frames[0].shape[0], width=frames[0].shape[1], distortion_model="plumb_bob",
+                d=np.array(d), k=np.array(k), r=np.eye(3).ravel(), p=np.zeros(12), binning_x=0,
+                binning_y=0, roi=Roi(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+    stamps = write_camera_bag(bag, frames[:5], camera_info=info)
+    out = tmp_path / "tracks_info"
+    summary = bag_track(bag, topic="/camera/image_raw", box=box, init_stamp_ns=stamps[1], out=out,
+                        checkpoint=str(test_checkpoint()))
+    assert summary["camera_info"] == "/camera/camera_info"
+    msgs = [m for _, m in read_tracks(out)]
+    cam = CameraModel.from_arrays(k, d, "plumb_bob", frames[0].shape[1], frames[0].shape[0])
+    assert msgs[0].state == 0 and not msgs[0].bearing_valid
+    for m in msgs[1:]:
+        b = box_bearing(cam, (m.x, m.y, m.width, m.height))
+        assert m.bearing_valid and m.azimuth == pytest.approx(b.azimuth, abs=1e-6)
+        assert m.elevation == pytest.approx(b.elevation, abs=1e-6)
+        assert m.offset_x == pytest.approx(b.offset_x, abs=1e-6)
+    assert bag_track(bag, topic="/camera/image_raw", box=box, out=tmp_path / "off",
+                     camera_info="none", checkpoint=str(test_checkpoint()))["camera_info"] == "none"
+    assert not any(m.bearing_valid for _, m in read_tracks(tmp_path / "off"))
+    with pytest.raises(ValueError, match="camera_info topic '/nope' not in the bag"):
+        bag_track(bag, topic="/camera/image_raw", box=box, out=tmp_path / "x", camera_info="/nope")

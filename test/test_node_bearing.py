@@ -128,3 +128,20 @@ def test_track_bearing_fields_follow_state_and_image_size():
     for fields, model in ((tracking, None), (idle, cam), (other_size, cam)):
         off = bearing_fields(model, fields)
         assert not off["bearing_valid"] and off["azimuth"] == 0.0 and off["offset_y"] == 0.0
+
+
+def test_latest_camera_rebuilds_only_on_change_and_topic_rule():
+    from types import SimpleNamespace
+
+    from stmtrack_ros.node.bearing import LatestCamera, camera_info_beside
+    info = SimpleNamespace(k=K.ravel().tolist(), d=PLUMB_BOB_D, distortion_model="plumb_bob",
+                           width=640, height=480)
+    cam = LatestCamera()
+    assert cam.update(info) == (True, None) and cam.model is not None
+    first = cam.model
+    assert cam.update(info) == (False, None) and cam.model is first  # a streaming repeat
+    changed, refused = cam.update(SimpleNamespace(**{**vars(info), "k": [0.0] * 9}))
+    assert changed and "not calibrated" in refused and cam.model is None  # no stale model
+    assert camera_info_beside("/cam/image_raw") == "/cam/camera_info"
+    assert camera_info_beside("/cam/image_raw/compressed") == "/cam/camera_info"
+    assert camera_info_beside("/image") == "/camera_info"

@@ -79,7 +79,7 @@ def test_remaps_name_the_nodes_real_inputs():
     assert remapped == ["image"]  # <image>/compressed and camera_info follow it in the node
     src = (REPO / "stmtrack_ros" / "node" / "tracker_node.py").read_text()
     assert 'base = self.resolve_topic_name("image")' in src
-    assert 'base + "/compressed"' in src and '"/camera_info"' in src
+    assert 'base + "/compressed"' in src and "camera_info_beside(base)" in src
 
 
 def test_node_executable_name_and_parameter_file_are_installed():

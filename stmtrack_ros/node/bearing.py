@@ -110,6 +110,36 @@ def box_bearing(model: CameraModel, box_xywh) -> Bearing:
     return model.bearing(cx, cy)
 
 
+class LatestCamera:
+    """The camera model of the latest camera_info, rebuilt only when its content changes (a
+    streaming camera repeats it at frame rate); the live node and bag-track read it alike."""
+
+    def __init__(self):
+        self.model: CameraModel | None = None
+        self._key = None
+
+    def update(self, msg) -> tuple[bool, str | None]:
+        """Take one camera_info: (changed, why it was refused or None). A refused one leaves
+        no model (bearings off) rather than an outdated one."""
+        key = (tuple(msg.k), tuple(msg.d), msg.distortion_model, msg.width, msg.height)
+        if key == self._key:
+            return False, None
+        self._key = key
+        try:
+            self.model = CameraModel.from_camera_info(msg)
+        except CameraModelError as e:
+            self.model = None
+            return True, str(e)
+        return True, None
+
+
+def camera_info_beside(image_topic: str) -> str:
+    """image_transport's rule: `/cam/image_raw` (or `/cam/image_raw/compressed`) has its
+    camera_info on `/cam/camera_info`."""
+    base = image_topic.removesuffix("/compressed")
+    return base.rsplit("/", 1)[0] + "/camera_info"
+
+
 BEARING_OFF = {"bearing_valid": False, "azimuth": 0.0, "elevation": 0.0, "offset_x": 0.0,
                "offset_y": 0.0}
 

@@ -49,7 +49,7 @@ from stmtrack_ros.srv import InitTarget
 from ..model import default_checkpoint_path
 from ..tracker import Tracker, TrackerInputError, TrackState
 from ..tracker.inputs import check_box
-from .bearing import CameraModel, CameraModelError, bearing_fields
+from .bearing import CameraModel, LatestCamera, bearing_fields, camera_info_beside
 from .convert import (ImageConversionError, ImageTooLargeError, bgr_to_image, draw_track,
                       msg_to_bgr, track_fields)
 from .detections import detection_array, load_vision_msgs
@@ -147,8 +147,8 @@ class TrackerNode(LifecycleNode):
         self._next_track_id = 1       # never reused within the process, over cleanups too
         self._state = TrackState.IDLE
         self._memory_size = 0
-        self._camera: CameraModel | None = None
-        self._camera_key = None       # the camera_info content behind _camera
+        self._camera_info = LatestCamera()
+        self._camera: CameraModel | None = None  # its model, read once per Track
         self._vision = load_vision_msgs()
         self._told_vision = False     # "detections is off" is said once, on the first configure
         self._subs, self._pubs, self._timer, self._worker = [], [], None, None
@@ -335,7 +335,7 @@ class TrackerNode(LifecycleNode):
                                                qos, callback_group=group)]
         # Cameras latch camera_info (reliable + transient local) or stream it (best effort):
         # one subscription matches each kind, so every driver's camera_info arrives.
-        info = base.rsplit("/", 1)[0] + "/camera_info"
+        info = camera_info_beside(base)
         for rel, dur in ((ReliabilityPolicy.RELIABLE, DurabilityPolicy.TRANSIENT_LOCAL),
                          (ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.VOLATILE)):
             self._subs.append(self.create_subscription(
@@ -412,19 +412,14 @@ class TrackerNode(LifecycleNode):
         self.slot.put(frame)
 
     def _on_camera_info(self, msg) -> None:
-        key = (tuple(msg.k), tuple(msg.d), msg.distortion_model, msg.width, msg.height)
-        if key == self._camera_key:  # the same intrinsics again (a streaming camera)
-            return
-        self._camera_key = key
-        try:
-            self._camera = CameraModel.from_camera_info(msg)
-        except CameraModelError as e:
-            self._camera = None
-            self.log.warning(f"camera_info refused: {e}; Tracks carry no bearing "
+        changed, refused = self._camera_info.update(msg)
+        self._camera = self._camera_info.model
+        if refused:
+            self.log.warning(f"camera_info refused: {refused}; Tracks carry no bearing "
                              "(bearing_valid false)")
-            return
-        self.log.info(f"camera_info: {msg.width}x{msg.height} "
-                      f"{self._camera.distortion_model}; Tracks carry the bearing")
+        elif changed:
+            self.log.info(f"camera_info: {msg.width}x{msg.height} "
+                          f"{self._camera.distortion_model}; Tracks carry the bearing")
 
     # ------------------------------------------------------------------ tracking thread
     def _run(self) -> None:
