@@ -19,6 +19,11 @@ LINTED = [
     "test/test_train_*.py",
     "test/train_synth.py", "test/test_model_export.py", "test/test_model_parity.py",
     "test/test_model_pretrained.py",
+    *(f"stmtrack_ros/node/{m}.py" for m in ("bearing", "call", "demo", "detections", "echo", "recorder")),
+    "stmtrack_ros/bags.py", "launch/stmtrack.launch.py", "test/vision_msgs_support.py",
+    "test/test_bags_track.py",
+    *(f"test/test_node_{m}.py" for m in ("bearing", "camera_info", "detections", "docs", "launch",
+                                          "lifecycle", "param_messages", "recorder")),
 ]
 
 
