@@ -149,3 +149,23 @@ def test_track_cli_takes_the_backend(tmp_path, clip):
         outs[backend] = np.loadtxt(out, delimiter=",")
     assert outs["torch"].shape == (12, 4)
     assert np.abs(outs["torch"] - outs["onnxruntime"]).max() <= 1e-3
+
+
+def test_eval_cli_takes_the_backend(tmp_path, capsys):
+    from eval_synth import project_sequence
+    data = tmp_path / "data"
+    project_sequence(data, "right", n=12, step=(2.0, 1.0), seed=0)
+    boxes = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / backend
+        assert cli.main(["eval", "--data", str(data), "--out", str(out), "--no-progress",
+                         "--backend", backend]) == 0
+        (label,) = [p.name for p in out.iterdir() if p.is_dir() and p.name.startswith("stmtrack")]
+        assert ("backendonnxruntime" in label) == (backend == "onnxruntime")
+        boxes[backend] = np.loadtxt(out / label / "right" / "right_001.txt", delimiter=",")
+    assert boxes["torch"].shape == (12, 4)
+    assert np.abs(boxes["torch"] - boxes["onnxruntime"]).max() <= 1e-3
+    capsys.readouterr()
+    assert cli.main(["eval", "--data", str(data), "--out", str(tmp_path / "x"), "--backend", "tflite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "backend='tflite'; choose one of torch, onnxruntime, tensorrt" in err and "\n" not in err
