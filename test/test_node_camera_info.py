@@ -105,7 +105,9 @@ def test_camera_info_bearing_detections_and_topic_names(tmp_path):
                 publish(i)
                 i += 1
             client.wait_for(lambda: len(client.tracks) >= n + 2, 30, "Tracks after the change")
-            time.sleep(1.0)
+            n_diag = len(client.diags)
+            client.wait_for(lambda: len(client.diags) > n_diag + 1, 10, "fresh diagnostics")
+            diag = client.latest_diag_values()
             log = proc.log()
     finally:
         if echo is not None:
@@ -124,6 +126,7 @@ def test_camera_info_bearing_detections_and_topic_names(tmp_path):
     assert later and not any(m.bearing_valid for m in later)
     assert "no bearing: camera_info is for 1280x720" in log and "Traceback" not in log
     assert "camera_info: 640x360 plumb_bob" in log
+    assert diag["camera_info"] == "1280x720 plumb_bob"  # /diagnostics says what bearings use
     # detections: the same header and box as the Track, for each Track while TRACKING
     out = []
     while not lines.empty():

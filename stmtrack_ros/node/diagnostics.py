@@ -81,7 +81,7 @@ class NodeStats:
 
 def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int, state: int,
                  track_id: int, memory_size: int, device: str, buffer_frames: int = 0,
-                 buffer_bytes: int = 0, stale_after_s: float = 3.0):
+                 buffer_bytes: int = 0, camera_info: str = "none", stale_after_s: float = 3.0):
     """One diagnostic_msgs/DiagnosticStatus for the node; level WARN while frames are being
     refused or none arrive, ERROR while the tracker keeps failing."""
     from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
@@ -112,6 +112,7 @@ def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int,
             "track_id": str(track_id),
             "memory_size": str(memory_size),
             "device": device,
+            "camera_info": camera_info,  # what the Tracks' bearings come from
         }
         recent_input = stats.input_rate._t and now - stats.input_rate._t[-1] < stale_after_s
         recent_bad = now - stats.last_bad_time < stale_after_s

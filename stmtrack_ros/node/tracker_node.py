@@ -629,6 +629,13 @@ class TrackerNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ diagnostics
+    def _camera_text(self) -> str:
+        cam = self._camera
+        if cam is None:
+            return "none"
+        return f"{cam.width}x{cam.height} {cam.distortion_model}" if cam.width else \
+            f"any size {cam.distortion_model}"
+
     def _publish_diagnostics(self) -> None:
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -636,7 +643,7 @@ class TrackerNode(LifecycleNode):
             f"{self.get_name()}: tracker", self.get_fully_qualified_name(), self.stats,
             dropped=self.slot.dropped, state=int(self._state), track_id=self._track_id,
             buffer_frames=len(self.buffer), buffer_bytes=self.buffer.nbytes,
-            memory_size=self._memory_size, device=self.device)]
+            memory_size=self._memory_size, device=self.device, camera_info=self._camera_text())]
         self.diag_pub.publish(msg)
 
     def shutdown(self) -> None:
