@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from stmtrack_ros.model.input_tensor import input_tensor
+
 from .backends import make_backend
 from .boxes import cxywh_to_xywh, xywh_to_cxywh
 from .crop import box_in_centred_crop, box_label_map, fg_bg_map, get_crop
@@ -128,15 +130,7 @@ class Tracker:
 
     # ---- network calls ----------------------------------------------------------------------
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
-        """An HxWx3 crop or HxW map as the backend's (1, C, H, W) float32 input, in one pass
-        over the pixels (NHWC memory for a channels_last backend, else NCHW)."""
-        if self.backend.channels_last:
-            t = torch.from_numpy(arr)
-            t = t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
-            return t.to(self.device, dtype=torch.float32, non_blocking=True)
-        chw = arr.transpose(2, 0, 1) if arr.ndim == 3 else arr[None]
-        return torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32)[None]).to(
-            self.device, non_blocking=True)
+        return input_tensor(arr, self.device, self.backend.channels_last)
 
     def _call(self, which: str, *args):
         return getattr(self.backend, which)(*args)
