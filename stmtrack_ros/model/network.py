@@ -66,16 +66,25 @@ class STMTrackNet(nn.Module):
         or `keys` when the caller has them already (the tracker reuses a track pass's)."""
         self._check_images(images, "images")
         self._check_maps(label_maps, images.shape[0])
+        fb = self.basemodel_m(self._fmt(images), self._fmt(label_maps))
+        if self.config.siamese_keys and keys is None:
+            keys = self.query_features(images)
+        return self.memory_from_backbone(fb, label_maps, keys)
+
+    def memory_from_backbone(self, fb: torch.Tensor, label_maps: torch.Tensor,
+                             keys: torch.Tensor | None = None) -> torch.Tensor:
+        """`memory_features` after the memory backbone, from its output `fb`; with
+        `siamese_keys`, `keys` are required. Frozen-backbone training feeds cached outputs."""
         if keys is not None and not self.config.siamese_keys:
             raise ValueError("keys are only taken by a model with siamese_keys")
-        feats = self._check_grid(self.neck_m(self.basemodel_m(self._fmt(images), self._fmt(label_maps))))
+        feats = self._check_grid(self.neck_m(fb))
         parts = [feats]
         if self.config.label_readout:
             parts.append(LABEL_READOUT_GAIN * label_cells(label_maps, self.config).to(feats.dtype))
         if self.config.siamese_keys:
             if keys is None:
-                keys = self.query_features(images)
-            elif keys.shape != feats.shape[:1] + (self.config.neck_channels,) + feats.shape[2:]:
+                raise ValueError("a model with siamese_keys needs the keys (query features of the crops)")
+            if keys.shape != feats.shape[:1] + (self.config.neck_channels,) + feats.shape[2:]:
                 raise ValueError(f"keys must be the query features of the same crops "
                                  f"{tuple(feats.shape)}, got {tuple(keys.shape)}")
             parts.append(keys.to(feats.dtype))
@@ -122,8 +131,26 @@ class STMTrackNet(nn.Module):
                              f"got {tuple(im_m.shape)} and {tuple(maps_m.shape)}")
         b, t = im_m.shape[:2]
         f = self.memory_features(im_m.flatten(0, 1), maps_m.flatten(0, 1))  # (B·T, C, s, s)
+        return self._train_outputs(f, b, t, self.query_features(im_q))
+
+    def forward_train_from_backbone(self, fb_m: torch.Tensor, maps_m: torch.Tensor,
+                                    fb_q: torch.Tensor, fbk_m: torch.Tensor | None = None) -> dict:
+        """`forward_train` from the backbones' outputs: fb_m (B,T,Cb,s,s) memory backbone,
+        maps_m (B,T,1,S,S), fb_q (B,Cb,s,s) query backbone, fbk_m (B,T,Cb,s,s) the query
+        backbone on the memory crops (with `siamese_keys`). What a frozen backbone's feature
+        cache trains the neck, memory read and head on."""
+        b, t = fb_m.shape[:2]
+        keys = None
+        if self.config.siamese_keys:
+            if fbk_m is None:
+                raise ValueError("a model with siamese_keys needs fbk_m (query backbone on the memory crops)")
+            keys = self._check_grid(self.neck_q(fbk_m.flatten(0, 1)))
+        f = self.memory_from_backbone(fb_m.flatten(0, 1), maps_m.flatten(0, 1), keys)
+        return self._train_outputs(f, b, t, self._check_grid(self.neck_q(fb_q)))
+
+    def _train_outputs(self, f: torch.Tensor, b: int, t: int, fq: torch.Tensor) -> dict:
         fm = f.reshape(b, t, *f.shape[1:]).permute(0, 2, 1, 3, 4)  # (B, C, T, s, s)
-        cls, ctr, boxes = self.head(fm, self.query_features(im_q))
+        cls, ctr, boxes = self.head(fm, fq)
         return {"cls_logits": cls, "ctr_logits": ctr, "boxes": boxes}
 
     def forward(self, im_m, maps_m, im_q):

@@ -49,6 +49,10 @@ DEFAULTS = {
         "offcentre_memory_prob": 0.0,  # memory crops of a still centred on another of its boxes
         "random_box_prob": 0.0,  # a still's target replaced by a random textured box (sampler.py)
         "num_workers": 2,
+        # frozen backbones (train/feature_cache.py): a pool of this many samples, each augmented
+        # once, goes through the backbones once; training reads sample i as pool item i % size
+        "feature_cache": 0,  # 0 = off
+        "feature_cache_dir": None,  # where pools are saved and reused (by fingerprint); None = RAM only
     },
     "optim": {
         "epochs": 20,

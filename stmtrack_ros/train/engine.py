@@ -27,6 +27,7 @@ from ..model.config import ModelConfig
 from ..model.network import STMTrackNet
 from .augment import CropJitter
 from .config import ConfigError
+from .feature_cache import CachedFeatures, CachedForward, load_or_build, trainable_backbone_parameters
 from .losses import LossWeights, stm_losses
 from .pairs import IterationBatches, PairDataset, to_device, worker_init
 from .sampler import PairSampler
@@ -225,6 +226,29 @@ def build_data(cfg: dict, mc: ModelConfig):
     return sets, sampler, jitter
 
 
+def _cached_dataset(cfg: dict, model: STMTrackNet, dataset: PairDataset, jitter: CropJitter, size: int,
+                    start_epoch: int, epochs: int, length: int, device, d: Dist) -> CachedFeatures:
+    """The frozen backbones' outputs of a pool of `size` samples (feature_cache.py); refused
+    unless the whole of both backbones is frozen in every epoch left to run."""
+    optim_cfg = cfg["optim"]
+    for epoch in range(start_epoch, epochs):
+        apply_freeze(model, frozen_patterns(optim_cfg, epoch))
+        live = trainable_backbone_parameters(model)
+        if live:
+            raise ConfigError(f"data.feature_cache needs both backbones wholly frozen in every epoch, but "
+                              f"epoch {epoch} trains {live[0]} (+{len(live) - 1} more); freeze "
+                              f"'^basemodel_[mq]\\.' in optim.freeze or set data.feature_cache 0")
+    apply_freeze(model, frozen_patterns(optim_cfg, start_epoch))
+    train_mode(model)  # frozen BatchNorms in eval mode, as the training steps will run them
+    t0 = time.perf_counter()
+    pool, key = load_or_build(model, dataset, jitter, cfg["data"], int(cfg["seed"]), size,
+                              int(optim_cfg["batch_size"]), int(cfg["data"]["num_workers"]), device,
+                              cfg["data"]["feature_cache_dir"], log=print if d.main else (lambda _m: None))
+    if d.main:
+        print(f"train: feature cache {key} ready in {time.perf_counter() - t0:.1f} s", flush=True)
+    return CachedFeatures(pool, length)
+
+
 # ---- the run -----------------------------------------------------------------------------
 
 class CsvLog:
@@ -295,10 +319,14 @@ def train(cfg: dict, resume=None) -> dict:
 
     sets, sampler, jitter = build_data(cfg, mc)
     dataset = PairDataset(sampler, jitter, mc, int(cfg["seed"]), epochs * iters * batch)
+    cache_size = int(cfg["data"]["feature_cache"])
+    if cache_size:
+        dataset = _cached_dataset(cfg, model, dataset, jitter, cache_size, start_epoch, epochs,
+                                  epochs * iters * batch, device, d)
     weights = LossWeights(float(optim_cfg["loss_cls"]), float(optim_cfg["loss_ctr"]),
                           float(optim_cfg["loss_reg"]), float(optim_cfg["focal_alpha"]),
                           float(optim_cfg["focal_gamma"]))
-    workers = int(cfg["data"]["num_workers"])
+    workers = 0 if cache_size else int(cfg["data"]["num_workers"])  # a cached item is a slice
     log = cfg["log"]
     csv_log = CsvLog(out_dir / "train_log.csv", d.main)
     tb = _tensorboard(out_dir, bool(log["tensorboard"]) and d.main)
@@ -330,10 +358,10 @@ def train(cfg: dict, resume=None) -> dict:
             if patterns != frozen_now or wrapped is None:
                 n_frozen = apply_freeze(model, patterns)
                 frozen_now = patterns
-                wrapped = model
+                wrapped = CachedForward(model) if cache_size else model
                 if d.world > 1:  # DDP registers the trainable set at construction: rebuild on change
                     wrapped = torch.nn.parallel.DistributedDataParallel(
-                        model, device_ids=[device.index] if device.type == "cuda" else None)
+                        wrapped, device_ids=[device.index] if device.type == "cuda" else None)
                 if d.main:
                     print(f"train: epoch {epoch}: {n_frozen} parameter tensors frozen", flush=True)
             train_mode(model)
@@ -359,7 +387,7 @@ def train(cfg: dict, resume=None) -> dict:
                     g["lr"] = lr * g["lr_mult"]
                 amp_ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
                 with amp_ctx:
-                    out = wrapped(b["im_m"], b["maps_m"], b["im_q"])
+                    out = wrapped(b) if cache_size else wrapped(b["im_m"], b["maps_m"], b["im_q"])
                 losses = stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], weights, sum_over_ranks,
                                     d.world)
                 if not torch.isfinite(losses["total"]):

@@ -1,0 +1,136 @@
+"""Frozen-backbone feature cache: each training crop goes through the backbones once.
+
+With both backbones frozen (every parameter, the memory backbone's label-map projection
+included, and their BatchNorms in eval mode: `engine.train_mode`), what they compute for a
+sample never changes during training, and on the small model they are most of a step's cost.
+So a fixed pool of `size` samples (dataset items 0 .. size-1, each with its augmentation
+drawn ONCE, from its own (seed, index) generator) is run through them once; training then
+reads sample `i` as pool item `i % size` and trains the necks, the memory read and the head
+on the stored outputs (`STMTrackNet.forward_train_from_backbone`).
+
+The pool is fingerprinted by the backbones' weights, the model config, the crop settings
+(`CropJitter`), the data section and the seed: a saved pool (`cache_dir/<fingerprint>.pt`,
+read with weights_only=True) is reused only when all of these are equal, and recomputed
+otherwise.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..model.network import STMTrackNet
+from .augment import CropJitter
+from .pairs import to_device, worker_init
+
+BACKBONES = ("basemodel_m", "basemodel_q")
+#: dataset keys the cache keeps as they are (targets and label maps)
+PASSED = ("maps_m", "cls_gt", "ctr_gt", "box_gt", "negative")
+
+
+def trainable_backbone_parameters(model: STMTrackNet) -> list[str]:
+    """Names of the backbones' parameters that train (a cache needs none)."""
+    return [f"{b}.{n}" for b in BACKBONES for n, p in getattr(model, b).named_parameters()
+            if p.requires_grad]
+
+
+def fingerprint(model: STMTrackNet, jitter: CropJitter, data: dict, seed: int, size: int) -> str:
+    """Hex digest of everything a cached backbone output depends on."""
+    h = hashlib.sha256()
+    for b in BACKBONES:
+        for name, t in getattr(model, b).state_dict().items():
+            h.update(f"{b}.{name}{tuple(t.shape)}{t.dtype}".encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    data = {k: v for k, v in data.items() if k not in ("num_workers", "feature_cache_dir")}
+    h.update(json.dumps({"model": model.config.to_dict(), "jitter": dataclasses.asdict(jitter),
+                         "data": data, "seed": int(seed), "size": int(size)},
+                        sort_keys=True, default=str).encode())
+    return h.hexdigest()[:24]
+
+
+@torch.no_grad()
+def backbone_outputs(model: STMTrackNet, batch: dict) -> dict:
+    """A float batch (see pairs.to_device) -> the backbone outputs the cache stores."""
+    im_m, maps_m = batch["im_m"], batch["maps_m"]
+    b, t = im_m.shape[:2]
+    flat_im, flat_maps = im_m.flatten(0, 1), maps_m.flatten(0, 1)
+    out = {"fb_m": model.basemodel_m(model._fmt(flat_im), model._fmt(flat_maps)),
+           "fb_q": model.basemodel_q(model._fmt(batch["im_q"]))}
+    if model.config.siamese_keys:
+        out["fbk_m"] = model.basemodel_q(model._fmt(flat_im))
+    for k in ("fb_m", "fbk_m"):
+        if k in out:
+            out[k] = out[k].reshape(b, t, *out[k].shape[1:])
+    return {k: v.float().contiguous() for k, v in out.items()}
+
+
+class CachedFeatures(Dataset):
+    """Item i -> pool item i % len(pool): fb_m, fbk_m (siamese keys), fb_q, maps_m, targets."""
+
+    def __init__(self, pool: dict, length: int):
+        self.pool, self.length = pool, int(length)
+        self.size = int(pool["fb_q"].shape[0])
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        j = int(index) % self.size
+        return {k: v[j] for k, v in self.pool.items()}
+
+
+def build_pool(model: STMTrackNet, dataset: Dataset, size: int, batch: int, workers: int,
+               device: torch.device) -> dict:
+    """Run dataset items 0 .. size-1 through the (frozen) backbones; CPU tensors stacked."""
+    batches = [list(range(i, min(i + batch, size))) for i in range(0, size, batch)]
+    items = DataLoader(dataset, batch_sampler=batches, num_workers=workers,
+                       worker_init_fn=worker_init if workers else None)
+    parts: dict[str, list] = {}
+    for raw in items:
+        feats = backbone_outputs(model, to_device(raw, device))
+        for k, v in feats.items():
+            parts.setdefault(k, []).append(v.cpu())
+        for k in PASSED:
+            parts.setdefault(k, []).append(raw[k])
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def load_or_build(model: STMTrackNet, dataset: Dataset, jitter: CropJitter, data: dict, seed: int,
+                  size: int, batch: int, workers: int, device: torch.device, cache_dir=None,
+                  log=print) -> tuple[dict, str]:
+    """The pool for this model and these crops: read from `cache_dir` when a pool with the
+    same fingerprint was saved there, else computed (and saved when `cache_dir` is set)."""
+    key = fingerprint(model, jitter, data, seed, size)
+    path = Path(cache_dir) / f"features-{key}.pt" if cache_dir else None
+    if path is not None and path.exists():
+        try:
+            pool = torch.load(str(path), map_location="cpu", weights_only=True)
+            log(f"train: feature cache {path} ({size} samples) reused")
+            return pool, key
+        except (OSError, RuntimeError, EOFError) as e:
+            log(f"train: feature cache {path} unreadable ({e}); recomputing")
+    pool = build_pool(model, dataset, size, batch, workers, device)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(pool, str(tmp))
+        os.replace(tmp, path)
+    mb = sum(v.numel() * v.element_size() for v in pool.values()) / 2**20
+    log(f"train: feature cache of {size} samples computed ({mb:.0f} MB){f' -> {path}' if path else ''}")
+    return pool, key
+
+
+class CachedForward(torch.nn.Module):
+    """The model's forward on cached backbone outputs, as a module so DDP can wrap it."""
+
+    def __init__(self, model: STMTrackNet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, b: dict) -> dict:
+        return self.model.forward_train_from_backbone(b["fb_m"], b["maps_m"], b["fb_q"], b.get("fbk_m"))
