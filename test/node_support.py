@@ -158,6 +158,24 @@ class RosClient:
             time.sleep(0.01)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
+    def wait_track(self, frame_id: str, timeout: float = 30.0):
+        """The newest Track of the image with this frame_id, once it has arrived."""
+        self.wait_for(lambda: any(m.header.frame_id == frame_id for _, m in self.tracks),
+                      timeout, f"the Track of frame {frame_id}")
+        with self.lock:
+            return next(m for _, m in reversed(self.tracks) if m.header.frame_id == frame_id)
+
+    def warm_up(self, bgr: np.ndarray, encoding: str = "rgb8", timeout: float = 30.0) -> None:
+        """Publish until a first Track arrives (matching a best-effort reader takes a moment)."""
+        t_end = time.monotonic() + timeout
+        k = 0
+        while self.track_count() == 0:
+            self.publish_bgr(bgr, f"warm-up{k}", encoding)
+            k += 1
+            time.sleep(0.1)
+            if time.monotonic() > t_end:
+                raise AssertionError(f"the node never answered a frame in {timeout} s")
+
     def track_count(self) -> int:
         with self.lock:
             return len(self.tracks)

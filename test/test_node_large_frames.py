@@ -16,12 +16,6 @@ from stmtrack_ros.node.camera_publisher import read_frames  # noqa: E402
 pytestmark = pytest.mark.ros
 
 
-def _wait_frame(client, frame_id, timeout=30.0):
-    client.wait_for(lambda: any(m.header.frame_id == frame_id for _, m in client.tracks),
-                    timeout, f"the Track of frame {frame_id}")
-    return next(m for _, m in reversed(client.tracks) if m.header.frame_id == frame_id)
-
-
 @pytest.mark.parametrize("encoding", ["bgr8", "jpeg"])
 def test_oversized_frames_are_refused_counted_and_tracking_goes_on(tmp_path, encoding):
     info = json.loads(CLIP_INFO.read_text())
@@ -36,17 +30,13 @@ def test_oversized_frames_are_refused_counted_and_tracking_goes_on(tmp_path, enc
         client = RosClient(d)
         try:
             client.wait_ready(proc)
-            t_end = time.monotonic() + 20
-            while not client.tracks:
-                client.publish_bgr(frames[0], 900, encoding)
-                time.sleep(0.1)
-                assert time.monotonic() < t_end, "the node never answered a frame"
+            client.warm_up(frames[0], encoding)
             assert client.init_target(box, 0).success
             for k in range(10):
                 client.publish_bgr(big, f"big{k}", encoding)
                 time.sleep(0.03)
                 client.publish_bgr(frames[1 + k], f"ok{k}", encoding)
-                m = _wait_frame(client, f"ok{k}")
+                m = client.wait_track(f"ok{k}")
                 assert m.track_id == 1 and m.state == 1 and (m.image_width, m.image_height) == (320, 180)
             n = len(client.diags)
             client.wait_for(lambda: len(client.diags) > n + 1, 10, "fresh diagnostics")

@@ -80,7 +80,8 @@ class NodeStats:
 
 
 def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int, state: int,
-                 track_id: int, memory_size: int, device: str, buffer_frames: int = 0,
+                 track_id: int, memory_size: int, device: str, memory_bytes: int = 0,
+                 memory_mode: str = "", buffer_frames: int = 0,
                  buffer_bytes: int = 0, camera_info: str = "none", stale_after_s: float = 3.0):
     """One diagnostic_msgs/DiagnosticStatus for the node; level WARN while frames are being
     refused or none arrive, ERROR while the tracker keeps failing."""
@@ -111,6 +112,8 @@ def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int,
             "state": STATE_NAMES.get(state, str(state)),
             "track_id": str(track_id),
             "memory_size": str(memory_size),
+            "memory_mb": f"{memory_bytes / 2**20:.1f}",
+            "memory_mode": memory_mode,
             "device": device,
             "camera_info": camera_info,  # what the Tracks' bearings come from
         }
@@ -125,6 +128,8 @@ def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int,
         level = DiagnosticStatus.WARN
     elif recent_error:
         message += f"; {values['processing_errors']} tracker errors (last: {values['last_error']})"
+    if "exact_max_memory_mb" in memory_mode:
+        message += f"; {memory_mode}"
     status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id)
     status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
     return status

@@ -83,6 +83,7 @@ class NodeSettings:
     frame_buffer_size: int = 30                # frames kept for init_target by stamp
     frame_buffer_max_mb: int = 256             # ... and at most this many MB of them
     max_image_pixels: int = MAX_IMAGE_PIXELS   # larger frames are refused before decoding
+    exact_max_memory_mb: int = 2048            # exact mode: then the target goes on bounded
     init_stamp_tolerance: float = 0.001        # s; nearest buffered stamp within this matches
     catchup_frames: int = 10                   # after init: buffered frames replayed (at most)
     diagnostics_period: float = 1.0            # s between /diagnostics messages
@@ -101,6 +102,9 @@ NODE_SPECS = {
     "frame_buffer_size": Spec("recent frames kept for init_target by stamp", range=(1, 600)),
     "frame_buffer_max_mb": Spec("MB the frame buffer may hold (the oldest frames go first; the "
                                 "newest is always kept)", range=(1, 65536)),
+    "exact_max_memory_mb": Spec("mode exact: when a target's memory bank reaches this many MB it "
+                                "continues in bounded mode (re-initialised on its current box, "
+                                "track_id kept)", range=(1, 1 << 20), runtime=True),
     "max_image_pixels": Spec("largest frame accepted (width*height), checked from the message or "
                              "the JPEG/PNG header before decoding", range=(4, 1 << 30), runtime=True),
     "init_stamp_tolerance": Spec("seconds; init_target matches the buffered frame nearest its "

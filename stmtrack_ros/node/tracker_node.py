@@ -77,7 +77,7 @@ def _header(frame: Frame) -> Header:
     return h
 
 
-def start_target(tracker: Tracker, frame_bgr, box) -> tuple[Tracker, object]:
+def start_target(tracker: Tracker, frame_bgr, box, params=None) -> tuple[Tracker, object]:
     """A tracker on the new target, with the init frame's memory pass done and a query pass
     on that frame tried, or an exception with `tracker` untouched (the old target kept).
 
@@ -85,8 +85,11 @@ def start_target(tracker: Tracker, frame_bgr, box) -> tuple[Tracker, object]:
     model in memory) and `init` replaces, never mutates, the state objects it holds (memory
     bank, box, counters), so the old target lives on in `tracker` until the caller swaps.
     The trial query pass runs on a further copy, so it changes nothing: a box the crop cannot
-    handle fails here rather than on every later frame. Costs one query pass per init."""
+    handle fails here rather than on every later frame. Costs one query pass per init.
+    `params`: other TrackerParams for the new target (e.g. mode), else the tracker's."""
     candidate = copy.copy(tracker)
+    if params is not None:
+        candidate.set_params(params)
     result = candidate.init(frame_bgr, box)
     candidate.memorize()
     copy.copy(candidate).track(frame_bgr)
@@ -147,6 +150,8 @@ class TrackerNode(LifecycleNode):
         self._next_track_id = 1       # never reused within the process, over cleanups too
         self._state = TrackState.IDLE
         self._memory_size = 0
+        self._memory_bytes = 0        # of the current target's memory bank
+        self._memory_mode = ""        # exact | bounded | bounded (exact budget reached ...)
         self._camera_info = LatestCamera()
         self._camera: CameraModel | None = None  # its model, read once per Track
         self._vision = load_vision_msgs()
@@ -371,6 +376,7 @@ class TrackerNode(LifecycleNode):
         had_model = self.tracker is not None
         self.tracker = None
         self._track_id, self._state, self._memory_size = 0, TrackState.IDLE, 0
+        self._memory_bytes, self._memory_mode = 0, ""
         self.buffer = None
         self.lifecycle = "unconfigured"
         if had_model:
@@ -449,7 +455,35 @@ class TrackerNode(LifecycleNode):
         self._publish(frame, result, t0)
         if result is not None:
             self.tracker.memorize()
-            self._memory_size = self.tracker.memory_stats()["features"]
+            self._note_memory()
+            budget = self.settings.exact_max_memory_mb * 2**20
+            if self._memory_mode == "exact" and self._memory_bytes >= budget:
+                self._exact_to_bounded(frame, result)
+
+    def _note_memory(self) -> None:
+        stats = self.tracker.memory_stats()
+        self._memory_size, self._memory_bytes = stats["features"], stats["bytes"]
+
+    def _exact_to_bounded(self, frame: Frame, result) -> None:
+        """Exact memory reached exact_max_memory_mb: the same target (track_id kept) goes on
+        in bounded mode, re-initialised on its current box in this frame (its Track
+        frame_index restarts at 0). Said once per target, in the log and on /diagnostics."""
+        reached = (f"exact-mode memory reached {self._memory_bytes / 2**20:.0f} MB "
+                   f"(exact_max_memory_mb {self.settings.exact_max_memory_mb}) after "
+                   f"{result.frame_index + 1} frames of target {self._track_id}")
+        try:
+            tracker, _ = start_target(self.tracker, frame.bgr, result.box,
+                                      self.params.replace(mode="bounded"))
+        except Exception as e:  # noqa: BLE001 - keep exact, say why; not tried again for it
+            self._memory_mode = "exact (budget reached; switch failed)"
+            self.log.error(one_line(f"{reached}; switching to bounded failed: "
+                                    f"{type(e).__name__}: {e}; memory keeps growing", 500))
+            return
+        self.tracker = tracker
+        self._note_memory()
+        self._memory_mode = f"bounded (exact_max_memory_mb reached at {result.frame_index + 1} frames)"
+        self.log.warning(f"{reached}; it continues in bounded mode (memory_capacity "
+                         f"{self.params.memory_capacity}) from its current box, track_id kept")
 
     def _publish(self, frame: Frame, result, t0: float) -> None:
         now = time.monotonic()
@@ -481,6 +515,7 @@ class TrackerNode(LifecycleNode):
             if req.kind == "reset":
                 self.tracker.reset()
                 self._state, self._track_id, self._memory_size = TrackState.IDLE, 0, 0
+                self._memory_bytes, self._memory_mode = 0, ""
                 self._catchup.clear()
                 req.ok, req.message = True, "tracker reset; publishing IDLE until init_target"
                 return
@@ -499,8 +534,9 @@ class TrackerNode(LifecycleNode):
             self.tracker = tracker
             self._track_id = self._next_track_id
             self._next_track_id += 1
+            self._memory_mode = self.params.mode
             self._publish(frame, result, t0)
-            self._memory_size = self.tracker.memory_stats()["features"]
+            self._note_memory()
             # Catch up: the buffered frames after the init frame, then the newest ones.
             later = self.buffer.after(frame.seq)
             keep = self.settings.catchup_frames
@@ -643,7 +679,8 @@ class TrackerNode(LifecycleNode):
             f"{self.get_name()}: tracker", self.get_fully_qualified_name(), self.stats,
             dropped=self.slot.dropped, state=int(self._state), track_id=self._track_id,
             buffer_frames=len(self.buffer), buffer_bytes=self.buffer.nbytes,
-            memory_size=self._memory_size, device=self.device, camera_info=self._camera_text())]
+            memory_size=self._memory_size, memory_bytes=self._memory_bytes,
+            memory_mode=self._memory_mode, device=self.device, camera_info=self._camera_text())]
         self.diag_pub.publish(msg)
 
     def shutdown(self) -> None:
