@@ -13,10 +13,10 @@ REPO = Path(__file__).resolve().parents[1]
 LINTED = [
     "pyproject.toml", "bench", "research", "stmtrack_ros/datasets", "stmtrack_ros/train",
     *(f"stmtrack_ros/model/{m}.py" for m in ("__init__", "backbone_small", "config", "device", "export",
-                                             "export_cli", "head", "inception", "network", "optimize",
-                                             "portable", "pretrained")),
+                                             "export_cli", "head", "inception", "nanotrack_weights",
+                                             "network", "optimize", "portable", "pretrained")),
     "test/test_lint.py", "test/test_datasets_*.py", "test/test_research_*.py", "test/test_small_backbone.py",
-    "test/test_train_*.py",
+    "test/test_nanotrack_v2_backbone.py", "test/test_train_*.py",
     "test/train_synth.py", "test/test_model_export.py", "test/test_model_parity.py",
     "test/test_model_pretrained.py",
     *(f"stmtrack_ros/node/{m}.py" for m in ("bearing", "call", "demo", "detections", "echo", "recorder")),

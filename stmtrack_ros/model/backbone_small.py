@@ -152,12 +152,9 @@ class NanoBackbone(nn.Module):
         return self
 
     def load_nanotrack(self, path: str | Path) -> None:
-        """Load the ``backbone.*`` tensors of a NanoTrack v1 state_dict, strictly."""
-        try:
-            sd = torch.load(str(path), map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as e:
-            raise ValueError(f"cannot read NanoTrack weights {path}: {e}") from None
-        sd = sd.get("state_dict", sd)
+        """Load the ``backbone.*`` tensors of a NanoTrack v1 state_dict or v2 checkpoint, strictly."""
+        from .nanotrack_weights import read_state_dict
+        sd = read_state_dict(path)  # v1 state_dict or v2 checkpoint, weights_only=True
         own = {k[len(NANOTRACK_PREFIX):]: v for k, v in sd.items() if k.startswith(NANOTRACK_PREFIX)}
         if not own:
             raise ValueError(f"{path} holds no '{NANOTRACK_PREFIX}*' tensors: not a NanoTrack checkpoint")
