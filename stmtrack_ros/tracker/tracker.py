@@ -41,6 +41,7 @@ from .backends import make_backend
 from .boxes import cxywh_to_xywh, xywh_to_cxywh
 from .crop import box_in_centred_crop, box_label_map, fg_bg_map, get_crop
 from .inputs import as_bgr, check_box
+from .lost import advance
 from .memory import BoundedMemory, ExactMemory
 from .params import TrackerParams
 from .postprocess import cosine_window, next_state
@@ -250,13 +251,7 @@ class Tracker:
             conf = float(self._call("first_frame_score", fq, memory[:, :, k:k + 1], step.best))
         conf = min(max(conf, 0.0), 1.0)
 
-        state, low = self._state, self._low_count
-        if state == TrackState.TRACKING:
-            low = low + 1 if conf < params.lost_threshold else 0
-            if low >= params.lost_frames:
-                state = TrackState.LOST
-        elif conf >= params.recover_threshold:
-            state, low = TrackState.TRACKING, 0
+        state, low = advance(self._state, self._low_count, conf, params)
         follow = not bounded or state == TrackState.TRACKING
         if follow:
             self._pos, self._sz = step.pos, step.sz
