@@ -82,3 +82,34 @@ def test_eval_scores_the_slice_long_term(slice_dir, tmp_path):
     assert lt["absent_frames"] == sum(v["absent_frames"] for v in manifest["videos"].values())
     assert lt["frames"] == 4 * 31 and lt["returns"] >= 4 and 0 <= lt["f_score"] <= 1
     assert (out / "pr.png").is_file() and "Long-term" in (out / "results.md").read_text()
+
+
+def test_fit_lost_thresholds_replays_the_tracker_rule(tmp_path, capsys):
+    """research/fit_lost_thresholds.py on a hand-made result: the target is absent on frames
+    5-9 and the confidence drops there, so a threshold between the two levels with one low
+    frame fires exactly on them; --report scores a given point."""
+    from eval_synth import project_sequence
+
+    from stmtrack_ros.eval import runner
+    from stmtrack_ros.tracker import TrackState
+    data = tmp_path / "data"
+    gt = project_sequence(data, "a", n=14)
+    rows = gt + [1, 1, 0, 0]
+    rows[5:10] = np.nan
+    (data / "a" / "groundtruth.txt").write_text("".join(",".join(f"{v:g}" for v in r) + "\n" for r in rows))
+    (seq,) = load_dataset(data)
+    out = tmp_path / "res"
+    spec = runner.TrackerSpec("opencv-kcf")
+    runner.check_settings(out, spec)
+    conf = np.array([1] + [0.8] * 4 + [0.2] * 5 + [0.7] * 4)
+    runner.save_result(out, spec.label, seq, gt, np.full(14, 0.01), conf, np.full(14, int(TrackState.TRACKING)))
+    import fit_lost_thresholds as fit
+    args = ["--data", str(data), "--results", str(out / spec.label)]
+    capsys.readouterr()
+    assert fit.main([*args, "--top", "1"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert best["absent_recall"] == 1.0 and best["wrong_precision"] == 1.0 and best["lost_frames"] == 1
+    assert 0.2 < best["lost_threshold"] <= best["recover_threshold"] <= 0.7
+    assert fit.main([*args, "--report", "0.25", "0.3", "5"]) == 0
+    late = json.loads(capsys.readouterr().out)         # 5 low frames needed: LOST on the 5th only
+    assert late["lost_frames_count"] == 1 and late["absent_recall"] == pytest.approx(0.2)

@@ -22,3 +22,29 @@ def test_recover_needs_the_higher_threshold():
     state, low = advance(TrackState.LOST, 7, 0.45, p)              # LOST keeps its count
     assert (state, low) == (TrackState.LOST, 7)
     assert advance(TrackState.LOST, 7, 0.6, p) == (TrackState.TRACKING, 0)
+
+
+def test_lost_follow_moves_the_search_not_the_box():
+    """bounded, lost_follow: while LOST the published box stays frozen and nothing enters
+    memory, but the search window follows the best candidate (without it, it stays put)."""
+    import numpy as np
+    from tracker_support import SQUARE_BOX, square_frame, tiny_net
+
+    from stmtrack_ros.tracker import Tracker
+    net = tiny_net()
+    pos = {}
+    for follow in (False, True):
+        p = TrackerParams(optimize=False, mode="bounded", lost_threshold=1.0, recover_threshold=1.0,
+                          lost_frames=1, lost_follow=follow)
+        tr = Tracker(net, p)
+        tr.init(square_frame(0), SQUARE_BOX)
+        r = tr.update(square_frame(1))
+        assert r.state == TrackState.LOST
+        frozen, stored, start = r.box, tr.memory_stats()["frames"], tr._pos.copy()
+        for t in range(2, 6):
+            r = tr.update(square_frame(t))
+            assert r.state == TrackState.LOST and r.box == frozen
+        assert tr.memory_stats()["frames"] == stored
+        pos[follow] = (start, tr._pos.copy())
+    assert np.array_equal(*pos[False])                           # the search stayed on the frozen box
+    assert not np.array_equal(*pos[True])                        # it moved with the candidate

@@ -59,6 +59,8 @@ TRACKER_SPECS = {
                               range=(0.0, 1.0), runtime=True),
     "lost_search_scale": Spec("bounded mode: search region scale while LOST (1 = off)",
                               range=(1.0, 4.0), runtime=True),
+    "lost_follow": Spec("bounded mode: while LOST the search follows its best candidate "
+                        "(published box frozen)", runtime=True),
     "device": Spec("torch device: cpu, cuda or cuda:N (falls back to cpu with a warning)"),
     "fp16": Spec("CUDA float16 autocast (bounded mode only; ignored on cpu)"),
     "bf16": Spec("CUDA bfloat16 autocast (bounded mode only; ignored on cpu)"),

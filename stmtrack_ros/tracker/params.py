@@ -59,6 +59,10 @@ class TrackerParams:
     recover_threshold: float = 0.3     # LOST -> TRACKING at this confidence (>= lost_threshold)
     # the bundled model does not find its target in a widened crop (MODEL_CARD "LOST"): off
     lost_search_scale: float = 1.0     # bounded: search region x this while LOST (1 = off)
+    # bounded, while LOST: the search window follows its best candidate (the published box
+    # stays frozen, nothing enters memory), so a target that comes back near it is found again
+    # and a false LOST does not end the track (docs/longterm.md)
+    lost_follow: bool = False
     device: str = "cpu"                # "cpu", "cuda" or "cuda:N" (falls back to cpu, with a warning)
     fp16: bool = False                 # CUDA autocast float16 (ignored on cpu)
     bf16: bool = False                 # CUDA autocast bfloat16 (ignored on cpu)
@@ -101,7 +105,7 @@ class TrackerParams:
         if not isinstance(dev, str) or not (dev in ("cpu", "cuda") or
                                             (dev.startswith("cuda:") and dev[5:].isdigit())):
             why.append(f"device={dev!r}; use 'cpu', 'cuda' or 'cuda:N'")
-        for name in ("fp16", "bf16", "compile", "optimize"):
+        for name in ("lost_follow", "fp16", "bf16", "compile", "optimize"):
             if not isinstance(getattr(self, name), bool):
                 why.append(f"{name}={getattr(self, name)!r} must be true or false")
         if self.fp16 is True and self.bf16 is True:
@@ -128,14 +132,14 @@ class TrackerParams:
                        f"set them false with backend {self.backend}")
         return why
 
-    def check(self) -> "TrackerParams":
+    def check(self) -> TrackerParams:
         why = self.validate()
         if why:
             raise ValueError("invalid tracker parameters: " + "; ".join(why))
         return self
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrackerParams":
+    def from_dict(cls, values: dict) -> TrackerParams:
         """Build from plain values (YAML, ROS parameters); unknown keys are an error."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
@@ -147,5 +151,5 @@ class TrackerParams:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes) -> "TrackerParams":
+    def replace(self, **changes) -> TrackerParams:
         return dataclasses.replace(self, **changes).check()

@@ -253,9 +253,10 @@ class Tracker:
 
         state, low = advance(self._state, self._low_count, conf, params)
         follow = not bounded or state == TrackState.TRACKING
-        if follow:
+        if follow or params.lost_follow:   # the search window moves; the published box only when following
             self._pos, self._sz = step.pos, step.sz
             self._target_scale = math.sqrt(np.prod(step.sz) / np.prod(self._base_sz))
+        if follow:
             self._box = tuple(float(v) for v in cxywh_to_xywh(np.concatenate([step.pos, step.sz])))
         store = (not bounded) or (state == TrackState.TRACKING and conf >= params.memory_threshold)
         self._prev_pscore = step.pscore
