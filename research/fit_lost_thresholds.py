@@ -7,12 +7,12 @@ each: recall on the frames where the target is absent, precision against the wro
 Why: a run per grid point costs minutes of CPU; replaying the rule on one run's confidences
 costs milliseconds. It is an approximation in bounded mode, where LOST also freezes the box
 and stops memory writes (so the later confidences would differ): validate the chosen point
-with one real `stmtrack eval` run. Fit on a proxy (research/make_longterm_proxy.py output),
+with one real `stmtrack eval` run. Fit on a proxy (research.make_longterm_proxy output),
 never on the evaluation set; `--report` scores a fitted point on other results unchanged.
 
-    python research/fit_lost_thresholds.py --data runs/lt_proxy \
+    python -m research.fit_lost_thresholds --data runs/lt_proxy \
         --results runs/lt_proxy_res/stmtrack-bounded-got10k-confidencefirst_frame
-    python research/fit_lost_thresholds.py --data ../shared/data --results runs/lt_shared/<label> \
+    python -m research.fit_lost_thresholds --data ../shared/data --results runs/lt_shared/<label> \
         --report 0.35 0.5 3
 """
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stmtrack_ros.datasets import DatasetError, load_dataset
 from stmtrack_ros.eval import longterm
-from stmtrack_ros.eval.datasets import DatasetError, load_dataset
 from stmtrack_ros.eval.report import image_size
 from stmtrack_ros.eval.runner import load_result, load_scores
 from stmtrack_ros.tracker.lost import replay
@@ -43,7 +43,8 @@ def load_tables(data, results: Path) -> list:
     """Per-sequence long-term frame tables (init frame dropped) of one tracker folder."""
     tables = []
     for seq in load_dataset(data):
-        res, scores = load_result(results.parent, results.name, seq), load_scores(results.parent, results.name, seq)
+        res = load_result(results.parent, results.name, seq)
+        scores = load_scores(results.parent, results.name, seq)
         if res is None or scores is None:
             raise DatasetError(f"{results}: no complete results with confidences for {seq.name}")
         tables.append(longterm.frame_table(res[0][1:], seq.gt[1:], ~seq.absent()[1:], scores[0][1:],

@@ -89,7 +89,6 @@ def test_fit_lost_thresholds_replays_the_tracker_rule(tmp_path, capsys):
     5-9 and the confidence drops there, so a threshold between the two levels with one low
     frame fires exactly on them; --report scores a given point."""
     from eval_synth import project_sequence
-
     from stmtrack_ros.eval import runner
     from stmtrack_ros.tracker import TrackState
     data = tmp_path / "data"
@@ -102,8 +101,9 @@ def test_fit_lost_thresholds_replays_the_tracker_rule(tmp_path, capsys):
     spec = runner.TrackerSpec("opencv-kcf")
     runner.check_settings(out, spec)
     conf = np.array([1] + [0.8] * 4 + [0.2] * 5 + [0.7] * 4)
-    runner.save_result(out, spec.label, seq, gt, np.full(14, 0.01), conf, np.full(14, int(TrackState.TRACKING)))
-    import fit_lost_thresholds as fit
+    state = np.full(14, int(TrackState.TRACKING))
+    runner.save_result(out, spec.label, seq, gt, np.full(14, 0.01), conf, state)
+    from research import fit_lost_thresholds as fit
     args = ["--data", str(data), "--results", str(out / spec.label)]
     capsys.readouterr()
     assert fit.main([*args, "--top", "1"]) == 0

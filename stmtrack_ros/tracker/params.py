@@ -50,7 +50,10 @@ class TrackerParams:
     hp: str = "got10k"                 # hyper-parameter preset (HP_PRESETS)
     mode: str = "bounded"              # "exact": official, unbounded memory; "bounded": O(capacity)
     memory_capacity: int = 8           # bounded: representatives kept over the history
-    confidence: str = "memory"         # CONFIDENCES: the read behind the reported score
+    # CONFIDENCES: the read behind the reported score. first_frame: better than memory on the
+    # long-term proxy on every score but LOST precision (AUROC 0.89 vs 0.86, AUC 0.596 vs 0.572)
+    # and on shared/data (AUROC 0.96 vs 0.36, AUC 0.608 vs 0.604); docs/longterm.md
+    confidence: str = "first_frame"
     # thresholds: below the bundled model's confidence on tracked DAVIS frames (p10 0.6), above
     # it on frames without the target (blank: 0.03-0.21); MODEL_CARD "LOST"
     memory_threshold: float = 0.3      # bounded: a frame enters memory only at this confidence
