@@ -28,9 +28,9 @@ def test_lost_follow_moves_the_search_not_the_box():
     """bounded, lost_follow: while LOST the published box stays frozen and nothing enters
     memory, but the search window follows the best candidate (without it, it stays put)."""
     import numpy as np
-    from tracker_support import SQUARE_BOX, square_frame, tiny_net
 
     from stmtrack_ros.tracker import Tracker
+    from tracker_support import SQUARE_BOX, square_frame, tiny_net
     net = tiny_net()
     pos = {}
     for follow in (False, True):
