@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "test"))
 
 from node_support import BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient, domain_id, test_checkpoint  # noqa: E402
-from stmtrack_ros.node.camera_publisher import read_frames  # noqa: E402
+from stmtrack_ros.tools.camera_publisher import read_frames  # noqa: E402
 
 
 def pct(v, q):

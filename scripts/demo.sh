@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-exec timeout --kill-after=15 600 python -m stmtrack_ros.node.demo "$@"
+exec timeout --kill-after=15 600 python -m stmtrack_ros.tools.demo "$@"

@@ -14,7 +14,8 @@ SUBCOMMANDS = {
     "average": ("stmtrack_ros.train.average", "average the weights of checkpoints of one model (a soup)"),
     "export": ("stmtrack_ros.model.export_cli",
                "write ONNX files of a checkpoint's passes (for onnxruntime / TensorRT)"),
-    "bag-track": ("stmtrack_ros.bags", "run the tracker over a recorded camera bag, write Track messages"),
+    "bag-track": ("stmtrack_ros.tools.bags",
+                  "run the tracker over a recorded camera bag, write Track messages"),
 }
 
 

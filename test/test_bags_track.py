@@ -10,9 +10,9 @@ import pytest
 
 from conftest import REPO
 from node_support import BUNDLED_CLIP, CLIP_INFO, test_checkpoint
-from stmtrack_ros.bags import TRACK_TYPE, bag_track, open_writer, parse_stamp, read_tracks, typestore
 from stmtrack_ros.datasets import parse_box
-from stmtrack_ros.node.camera_publisher import read_frames
+from stmtrack_ros.tools.bags import TRACK_TYPE, bag_track, open_writer, parse_stamp, read_tracks, typestore
+from stmtrack_ros.tools.camera_publisher import read_frames
 from stmtrack_ros.tracker import Tracker, TrackerParams
 
 N = 8

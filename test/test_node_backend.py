@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("rclpy")
 
 from node_support import BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient, domain_id, node_env, test_checkpoint  # noqa: E402
-from stmtrack_ros.node.camera_publisher import read_frames  # noqa: E402
+from stmtrack_ros.tools.camera_publisher import read_frames  # noqa: E402
 from stmtrack_ros.tracker import Tracker, TrackerParams  # noqa: E402
 
 pytestmark = pytest.mark.ros

@@ -16,7 +16,7 @@ from vision_msgs_support import vision_msgs_env
 
 from conftest import REPO
 from node_support import BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient, domain_id, node_env, test_checkpoint
-from stmtrack_ros.node.camera_publisher import read_frames
+from stmtrack_ros.tools.camera_publisher import read_frames
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -77,7 +77,7 @@ def test_camera_info_bearing_detections_and_topic_names(tmp_path):
                 publish(i)
                 i += 1
                 assert i < 300, proc.log()
-            echo = subprocess.Popen([sys.executable, "-m", "stmtrack_ros.node.echo", "/detections",
+            echo = subprocess.Popen([sys.executable, "-m", "stmtrack_ros.tools.echo", "/detections",
                                      "--timeout", "60"], cwd=REPO, env=env, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             lines: queue.Queue = queue.Queue()

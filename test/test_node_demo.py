@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 def test_demo_runs_end_to_end(tmp_path):
     pytest.importorskip("rclpy")
-    from stmtrack_ros.bags import read_tracks
+    from stmtrack_ros.tools.bags import read_tracks
     out = tmp_path / "demo_out"
     d = domain_id(5)
     # As `make demo` runs it, with the caller's ROS_DOMAIN_ID and DEMO_OUT honoured.

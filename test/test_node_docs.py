@@ -43,7 +43,7 @@ def test_one_interface_table_with_every_parameter_and_state():
 @pytest.mark.ros
 @pytest.mark.slow
 def test_the_here_session_runs_as_written():
-    from stmtrack_ros.bags import read_tracks
+    from stmtrack_ros.tools.bags import read_tracks
     script = _here_block() + 'echo "BAG=$BAG"\n'
     proc = subprocess.Popen(["bash", "-c", script], cwd=REPO, env=node_env(domain_id(16)),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

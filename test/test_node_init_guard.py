@@ -15,7 +15,7 @@ pytest.importorskip("rclpy")
 
 from node_support import (BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient,  # noqa: E402, I001
                           domain_id, test_checkpoint)
-from stmtrack_ros.node.camera_publisher import read_frames  # noqa: E402
+from stmtrack_ros.tools.camera_publisher import read_frames  # noqa: E402
 from stmtrack_ros.node.tracker_node import start_target  # noqa: E402
 from stmtrack_ros.tracker import Tracker, TrackerParams  # noqa: E402
 

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("rclpy")
 
 from node_support import BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient, domain_id, test_checkpoint  # noqa: E402
-from stmtrack_ros.node.camera_publisher import read_frames  # noqa: E402
+from stmtrack_ros.tools.camera_publisher import read_frames  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

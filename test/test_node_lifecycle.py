@@ -8,7 +8,7 @@ import time
 import pytest
 
 from node_support import BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient, domain_id, test_checkpoint
-from stmtrack_ros.node.camera_publisher import read_frames
+from stmtrack_ros.tools.camera_publisher import read_frames
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ pytest.importorskip("rclpy")
 from conftest import shared_path  # noqa: E402
 from node_support import (BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient,  # noqa: E402
                           domain_id, test_checkpoint)
-from stmtrack_ros.node.camera_publisher import read_frames  # noqa: E402
+from stmtrack_ros.tools.camera_publisher import read_frames  # noqa: E402
 from stmtrack_ros.tracker import Tracker, TrackerParams  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -269,8 +269,8 @@ def test_compressed_lockstep_lost_and_live_equals_bag_track(tmp_path):
     from rosbags.typesys import Stores, get_typestore
     from sensor_msgs.msg import CompressedImage
 
-    from stmtrack_ros.bags import bag_track, open_writer, read_tracks
     from stmtrack_ros.node.convert import bgr_to_compressed
+    from stmtrack_ros.tools.bags import bag_track, open_writer, read_tracks
     from node_support import track_fields_of
 
     frames, box = _clip()

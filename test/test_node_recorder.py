@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO
 from node_support import BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient, domain_id, node_env, test_checkpoint
-from stmtrack_ros.node.camera_publisher import read_frames
+from stmtrack_ros.tools.camera_publisher import read_frames
 
 pytestmark = pytest.mark.ros
 
@@ -39,7 +39,7 @@ def _wait_line(q: queue.Queue, text: str, timeout: float, seen: list) -> None:
 
 
 def test_first_track_after_init_is_in_the_bag(tmp_path):
-    from stmtrack_ros.bags import read_tracks
+    from stmtrack_ros.tools.bags import read_tracks
     frames = read_frames(BUNDLED_CLIP, max_frames=12)
     box = json.loads(CLIP_INFO.read_text())["init_box_xywh"]
     d = domain_id(11)
@@ -49,7 +49,7 @@ def test_first_track_after_init_is_in_the_bag(tmp_path):
         rec = None
         try:
             client.wait_ready(node)
-            rec = subprocess.Popen([sys.executable, "-m", "stmtrack_ros.node.recorder", "--out",
+            rec = subprocess.Popen([sys.executable, "-m", "stmtrack_ros.tools.recorder", "--out",
                                     str(bag), "/track"], cwd=REPO, env=node_env(d),
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             out = []

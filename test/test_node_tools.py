@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from node_support import BUNDLED_CLIP, CLIP_INFO
-from stmtrack_ros.node.camera_publisher import parse_ranges, read_frames
+from stmtrack_ros.tools.camera_publisher import parse_ranges, read_frames
 
 
 def test_bundled_clip_is_small_licensed_and_decodes():
@@ -40,7 +40,7 @@ def test_parse_ranges():
 
 
 def test_demo_summary_counts():
-    from stmtrack_ros.node.demo import summarize
+    from stmtrack_ros.tools.demo import summarize
 
     def m(fid, track_id, state, index, conf, lat):
         return types.SimpleNamespace(header=types.SimpleNamespace(frame_id=str(fid)),

@@ -1,1 +1,1 @@
-"""ROS 2 wiring: the stmtrack node, image conversion, frame buffer, diagnostics, demo tools."""
+"""ROS 2 wiring of the stmtrack node: the node, image conversion, frame buffer, parameters, diagnostics."""

@@ -1,7 +1,7 @@
 """A small `ros2 topic echo` stand-in (ros2cli is not on PyPI): prints each message of one
 topic as a JSON line, its type found on the graph.
 
-    python -m stmtrack_ros.node.echo /track --count 5
+    python -m stmtrack_ros.tools.echo /track --count 5
 Exits 0 after --count messages (or at --timeout without --count); 1 when the topic never
 appears, or --timeout passes before --count messages.
 """

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .datasets import parse_box
+from ..datasets import parse_box
 
 TRACK_TYPE = "stmtrack_ros/msg/Track"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -25,7 +25,7 @@ STORAGES = ("mcap", "sqlite3")
 
 def track_msg_path() -> Path:
     """msg/Track.msg: the source tree's, else the installed package's share/ copy."""
-    src = Path(__file__).resolve().parents[1] / "msg" / "Track.msg"
+    src = Path(__file__).resolve().parents[2] / "msg" / "Track.msg"
     if src.is_file():
         return src
     from ament_index_python.packages import get_package_share_directory
@@ -85,7 +85,7 @@ def read_tracks(path: str | Path, topic: str | None = None) -> list:
 # ------------------------------------------------------------------ bag-track (CLI)
 
 def add_arguments(parser) -> None:
-    from .node.params import config_file
+    from ..node.params import config_file
     default_config = config_file()
     parser.add_argument("in_bag", help="rosbag2 folder (or .mcap file) with camera images")
     parser.add_argument("--topic", required=True,
@@ -134,9 +134,9 @@ def run(args) -> int:
 
 def load_tracker(config: str | None, checkpoint: str | None, overrides: dict):
     """A Tracker built the way the node builds it (same parameter file, same defaults)."""
-    from .model import default_checkpoint_path
-    from .node.params import read_params_file, tracker_params_from
-    from .tracker import Tracker
+    from ..model import default_checkpoint_path
+    from ..node.params import read_params_file, tracker_params_from
+    from ..tracker import Tracker
     values = read_params_file(config) if config else {}
     values.update(overrides)
     params = tracker_params_from(values)
@@ -196,7 +196,7 @@ def bag_track(in_bag, *, topic: str, box, init_stamp_ns: int | None = None,
 def _camera_info_connections(reader, image_topic: str, wanted: str | None) -> list:
     """The bag's CameraInfo connections for the bearing fields: `wanted`, else the topic beside
     the image topic (image_transport's rule) when the bag has it; none for 'none'."""
-    from .node.bearing import camera_info_beside
+    from ..node.bearing import camera_info_beside
     if wanted == "none":
         return []
     name = wanted or camera_info_beside(image_topic)
@@ -213,9 +213,9 @@ def _track_messages(reader, conns, info_conns, tracker, store, box, init_at, out
                     storage, copy_images):
     """Write one Track per decodable image of `conns` (see the module docstring), with the
     bearing from the latest message of `info_conns` before it (as the live node has it)."""
-    from .node.bearing import LatestCamera, bearing_fields
-    from .node.convert import msg_to_bgr, track_fields
-    from .tracker import TrackerInputError
+    from ..node.bearing import LatestCamera, bearing_fields
+    from ..node.convert import msg_to_bgr, track_fields
+    from ..tracker import TrackerInputError
     topic = conns[0].topic
     counts = {"IDLE": 0, "TRACKING": 0, "LOST": 0}
     bad = 0

@@ -1,9 +1,9 @@
 """Small `ros2 service call` / `ros2 lifecycle` stand-ins (ros2cli is not on PyPI) for the
 node's services; each prints the answer as one line and exits 0 on success, 1 otherwise.
 
-    python -m stmtrack_ros.node.call init_target X Y W H [--stamp SECONDS.FRACTION]
-    python -m stmtrack_ros.node.call reset
-    python -m stmtrack_ros.node.call lifecycle get | configure | activate | deactivate |
+    python -m stmtrack_ros.tools.call init_target X Y W H [--stamp SECONDS.FRACTION]
+    python -m stmtrack_ros.tools.call reset
+    python -m stmtrack_ros.tools.call lifecycle get | configure | activate | deactivate |
                                                 cleanup | shutdown
 Service names are relative, so `--ros-args -r __ns:=/robot` reaches a namespaced node.
 """
@@ -38,7 +38,7 @@ def run(node, args) -> tuple[bool, str]:
     if args.what == "init_target":
         from stmtrack_ros.srv import InitTarget
 
-        from ..bags import parse_stamp
+        from .bags import parse_stamp
         req = InitTarget.Request(x=args.x, y=args.y, width=args.width, height=args.height)
         req.stamp.sec, req.stamp.nanosec = divmod(parse_stamp(args.stamp), 1_000_000_000)
         res = _call(node, InitTarget, "init_target", req, args.timeout)

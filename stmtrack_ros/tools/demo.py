@@ -81,9 +81,9 @@ def main(argv=None) -> int:
 
     from stmtrack_ros.srv import InitTarget
 
-    from ..bags import read_tracks
+    from ..node.convert import draw_track
+    from .bags import read_tracks
     from .camera_publisher import read_frames
-    from .convert import draw_track
 
     py = sys.executable
     node_cmd = [py, "-m", "stmtrack_ros.node.tracker_node", "--ros-args",
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
                                          stderr=subprocess.STDOUT)
         wait(init_cli.service_is_ready, "the node's init_target service", 120)
         procs["recorder"] = subprocess.Popen(
-            [py, "-m", "stmtrack_ros.node.recorder", "--out", str(bag), "/track", "/diagnostics"],
+            [py, "-m", "stmtrack_ros.tools.recorder", "--out", str(bag), "/track", "/diagnostics"],
             cwd=REPO, env=env, stdout=logs["recorder"], stderr=subprocess.STDOUT)
         # The recorder prints "recording" once its subscriptions are matched: from then on
         # nothing the node publishes is missed (the init result, the catch-up frames).
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         print(f"[demo] node ready after {time.monotonic() - t_start:.1f} s; camera: {clip.name} "
               f"at {fps:g} fps", flush=True)
         procs["camera"] = subprocess.Popen(
-            [py, "-m", "stmtrack_ros.node.camera_publisher", str(clip), "--fps", str(fps),
+            [py, "-m", "stmtrack_ros.tools.camera_publisher", str(clip), "--fps", str(fps),
              "--frame-id", "index", "--encoding", "rgb8", "--wait-subscribers", "30",
              "--subscribers", "2", "--start-delay", "1.0"],  # the node and this driver
             cwd=REPO, env=env, stdout=logs["camera"], stderr=subprocess.STDOUT)

@@ -2,7 +2,7 @@
 sqlite3) bag with rosbags, taking the serialized bytes straight from DDS (raw subscription),
 so what lands in the bag is byte for byte what was published.
 
-    python -m stmtrack_ros.node.recorder --out demo_out/track /track /diagnostics
+    python -m stmtrack_ros.tools.recorder --out demo_out/track /track /diagnostics
 It prints "recorder: recording ..." once every topic's subscription is matched with a
 publisher (so nothing published after that line is missed). Stops on SIGINT/SIGTERM, after
 --duration seconds or --count messages, and always closes the bag (an unclosed MCAP has no index).
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     from rclpy.executors import ExternalShutdownException
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-    from ..bags import open_writer, typestore
+    from .bags import open_writer, typestore
 
     rclpy.init()
     node = rclpy.create_node("stmtrack_recorder")

@@ -2,7 +2,7 @@
 sensor_msgs/Image (any supported encoding) or CompressedImage, stamped with the node clock.
 Used by `make demo` and the tests; on a robot the real camera driver takes its place.
 
-    python -m stmtrack_ros.node.camera_publisher SOURCE [--fps 30] [--encoding rgb8|jpeg|...]
+    python -m stmtrack_ros.tools.camera_publisher SOURCE [--fps 30] [--encoding rgb8|jpeg|...]
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     from sensor_msgs.msg import CompressedImage, Image
     from std_msgs.msg import Header
 
-    from .convert import bgr_to_compressed, bgr_to_image
+    from ..node.convert import bgr_to_compressed, bgr_to_image
 
     try:
         frames = read_frames(args.source, args.max_frames)
