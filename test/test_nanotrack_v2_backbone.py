@@ -6,6 +6,7 @@ import collections
 import numpy as np
 import pytest
 import torch
+from test_small_backbone import assert_matches_onnx_backbone
 
 from conftest import shared_path
 from stmtrack_ros.model import STMTrackNet
@@ -19,18 +20,9 @@ def _v(n):
 
 def test_v2_checkpoint_reproduces_nanotrack_v2_onnx_backbone():
     cv2 = pytest.importorskip("cv2")
-    onnx = shared_path("weights", "nanotrack", "nanotrackv2", "nanotrack_backbone_sim.onnx")
-    bb = NanoBackbone(small_config(crop_pad=0, score_size=16, q_size=255)).eval()
-    bb.load_nanotrack(_v(2))
     img = cv2.imread(str(next(iter(sorted(shared_path("train_data").rglob("*.jpg"))))))
     x = cv2.resize(img, (255, 255)).transpose(2, 0, 1)[None].astype(np.float32)  # BGR 0..255
-    net = cv2.dnn.readNetFromONNX(str(onnx))
-    net.setInput(x)
-    ref = net.forward()
-    with torch.inference_mode():
-        out = bb(torch.from_numpy(x)).numpy()
-    assert out.shape == ref.shape == (1, 48, 16, 16)
-    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max() + 1e-4
+    assert_matches_onnx_backbone(_v(2), 2, x)
 
 
 def test_v2_fills_both_backbones_of_the_small_model_with_its_own_weights():

@@ -21,13 +21,13 @@ def init_small_net(nanotrack_weights):
     return net
 
 
-def test_matches_nanotrack_onnx_backbone():
-    """Our module with the v1 weights reproduces the repo's own ONNX export (cv2.dnn)."""
+def assert_matches_onnx_backbone(weights, version: int, x: np.ndarray):
+    """Our module with NanoTrack `weights` gives what NanoTrack v`version`'s own ONNX backbone
+    gives (cv2.dnn) on the 1x3x255x255 BGR input `x`."""
     cv2 = pytest.importorskip("cv2")
-    onnx = shared_path("weights", "nanotrack", "nanotrackv1", "nanotrack_backbone_sim.onnx")
+    onnx = shared_path("weights", "nanotrack", f"nanotrackv{version}", "nanotrack_backbone_sim.onnx")
     bb = NanoBackbone(small_config(crop_pad=0, score_size=16, q_size=255)).eval()
-    bb.load_nanotrack(_weights())
-    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 255, 255)).astype(np.float32)
+    bb.load_nanotrack(weights)
     net = cv2.dnn.readNetFromONNX(str(onnx))
     net.setInput(x)
     ref = net.forward()
@@ -35,6 +35,12 @@ def test_matches_nanotrack_onnx_backbone():
         out = bb(torch.from_numpy(x)).numpy()
     assert out.shape == ref.shape == (1, 48, 16, 16)
     assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max() + 1e-4
+
+
+def test_matches_nanotrack_onnx_backbone():
+    """Our module with the v1 weights reproduces the repo's own ONNX export (cv2.dnn)."""
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 255, 255)).astype(np.float32)
+    assert_matches_onnx_backbone(_weights(), 1, x)
 
 
 def test_load_refuses_wrong_file(tmp_path):

@@ -70,13 +70,16 @@ def test_two_process_gloo_gradients_equal_one_process_on_the_whole_batch(tmp_pat
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes_train_and_write_one_checkpoint(tmp_path):
+@pytest.mark.parametrize("feature_cache", [0, 8])  # 8: frozen backbones, DDP over CachedForward
+def test_torchrun_two_cpu_processes_train_and_write_one_checkpoint(tmp_path, feature_cache):
     data = tmp_path / "data"
     data.mkdir()
     synth.write_train_data(data)
+    freeze = [{"from_epoch": 0, "frozen": [r"^basemodel_[mq]\."]}] if feature_cache else []
     cfg = {"out_dir": str(tmp_path / "run"), "device": "cpu", "threads": 1, "model": TINY,
-           "data": {"num_workers": 0, "datasets": [{"layout": "train_data_images", "root": str(data)}]},
-           "optim": {"epochs": 1, "samples_per_epoch": 12, "batch_size": 4, "lr": 0.01},
+           "data": {"num_workers": 0, "feature_cache": feature_cache,
+                    "datasets": [{"layout": "train_data_images", "root": str(data)}]},
+           "optim": {"epochs": 1, "samples_per_epoch": 12, "batch_size": 4, "lr": 0.01, "freeze": freeze},
            "log": {"every": 1, "tensorboard": False, "progress": False}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, OMP_NUM_THREADS="1")
