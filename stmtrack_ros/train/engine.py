@@ -243,7 +243,8 @@ def _cached_dataset(cfg: dict, model: STMTrackNet, dataset: PairDataset, jitter:
     t0 = time.perf_counter()
     pool, key = load_or_build(model, dataset, jitter, cfg["data"], int(cfg["seed"]), size,
                               int(optim_cfg["batch_size"]), int(cfg["data"]["num_workers"]), device,
-                              cfg["data"]["feature_cache_dir"], log=print if d.main else (lambda _m: None))
+                              cfg["data"]["feature_cache_dir"], log=print if d.main else (lambda _m: None),
+                              save=d.main)
     if d.main:
         print(f"train: feature cache {key} ready in {time.perf_counter() - t0:.1f} s", flush=True)
     return CachedFeatures(pool, length)

@@ -11,7 +11,8 @@ on the stored outputs (`STMTrackNet.forward_train_from_backbone`).
 The pool is fingerprinted by the backbones' weights, the model config, the crop settings
 (`CropJitter`), the data section and the seed: a saved pool (`cache_dir/<fingerprint>.pt`,
 read with weights_only=True) is reused only when all of these are equal, and recomputed
-otherwise.
+otherwise. Not in the key: the image files' contents and the crop code; after changing those,
+empty `cache_dir`.
 """
 from __future__ import annotations
 
@@ -102,9 +103,10 @@ def build_pool(model: STMTrackNet, dataset: Dataset, size: int, batch: int, work
 
 def load_or_build(model: STMTrackNet, dataset: Dataset, jitter: CropJitter, data: dict, seed: int,
                   size: int, batch: int, workers: int, device: torch.device, cache_dir=None,
-                  log=print) -> tuple[dict, str]:
+                  log=print, save: bool = True) -> tuple[dict, str]:
     """The pool for this model and these crops: read from `cache_dir` when a pool with the
-    same fingerprint was saved there, else computed (and saved when `cache_dir` is set)."""
+    same fingerprint was saved there, else computed (and saved when `cache_dir` is set and
+    `save`: one DDP process writes it)."""
     key = fingerprint(model, jitter, data, seed, size)
     path = Path(cache_dir) / f"features-{key}.pt" if cache_dir else None
     if path is not None and path.exists():
@@ -115,7 +117,7 @@ def load_or_build(model: STMTrackNet, dataset: Dataset, jitter: CropJitter, data
         except (OSError, RuntimeError, EOFError) as e:
             log(f"train: feature cache {path} unreadable ({e}); recomputing")
     pool = build_pool(model, dataset, size, batch, workers, device)
-    if path is not None:
+    if path is not None and save:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save(pool, str(tmp))
