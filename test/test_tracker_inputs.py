@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stmtrack_ros.tracker import Tracker, TrackerInputError, TrackerParams, TrackState
-from tracker_support import SQUARE_BOX, square_frame, tiny_net, one_thread  # noqa: F401
+from tracker_support import SQUARE_BOX, one_thread, square_frame, tiny_net  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def test_update_before_init(tracker):
 
 
 @pytest.mark.parametrize("box, word", [
-    ((np.nan, 10, 20, 20), "NaN"), ((10, 10, 0, 20), "positive"), ((10, 10, 20, -3), "positive"),
+    ((np.nan, 10, 20, 20), "NaN"), ((10, 10, 0, 20), "at least 1 px"), ((10, 10, 20, -3), "at least 1 px"),
     ((500, 10, 20, 20), "outside"), ((-50, -50, 20, 20), "outside"), ((1, 2, 3), "4 numbers"),
     ("abc", "4 numbers"), ((10, 10, math.inf, 5), "NaN or infinite"),
 ])
@@ -92,3 +92,51 @@ def test_reinit_replaces_everything(tracker):
     fresh = Tracker(tracker.net, tracker.params)
     fresh.init(square_frame(10), (50, 50, 20, 20))
     assert fresh.update(square_frame(11)).box == r1.box
+
+
+# ---- issue #18 item 2: boxes and frames that passed validation and then broke the tracker ----
+@pytest.fixture(scope="module")
+def bundled():
+    from stmtrack_ros.model import default_checkpoint_path
+    return Tracker.from_checkpoint(default_checkpoint_path(), TrackerParams(mode="bounded"))
+
+
+@pytest.mark.parametrize("box, word", [
+    ((10, 10, 1e-46, 10), "at least 1 px"),          # 0 in float32
+    ((10, 10, 1e39, 10), "more than 4x"),            # inf in float32
+    ((0, 0, 3.4e38, 3.4e38), "more than 4x"),
+    ((0, 0, 1e6, 1e6), "more than 4x"),              # centre outside, crop stride > frame
+    ((0, 0, 10 ** 400, 1), "too large for a float"),  # OverflowError in check_box itself
+    ((10, 10, 1e-40, 1e-40), "at least 1 px"),       # target scale 0, a 2-px crop
+])
+def test_issue_boxes_are_refused_in_one_line(bundled, box, word):
+    f = np.zeros((240, 320, 3), np.uint8)
+    with pytest.raises(TrackerInputError, match=word) as e:
+        bundled.init(f, box)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 200
+
+
+def test_frames_beyond_the_crop_limit_are_refused(bundled):
+    from stmtrack_ros.tracker.inputs import MAX_FRAME_SIDE
+    for shape in ((2, MAX_FRAME_SIDE + 1, 3), (MAX_FRAME_SIDE + 1, 2)):
+        with pytest.raises(TrackerInputError, match=f"up to {MAX_FRAME_SIDE} px"):
+            bundled.init(np.zeros(shape, np.uint8), (0, 0, 2, 2))
+
+
+@pytest.mark.parametrize("shape, box", [
+    ((240, 320, 3), (-1279, -959, 1280, 960)),                 # largest box, 1 px in the frame
+    ((240, 320, 3), (319, 239, 1280, 960)),
+    ((240, 320, 3), (0, 0, 1, 1)),                             # smallest box
+    ((2, 30000, 3), (29000, 0, 100000, 8)),                    # crop stride skips every row
+    ((3, 32766, 3), (32000, 0, 4 * 32766, 12)),                # widest frame
+])
+def test_boxes_at_the_limits_are_tracked(bundled, shape, box):
+    import warnings
+    rng = np.random.default_rng(0)
+    f = rng.integers(0, 256, shape, dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                          # no numpy RuntimeWarning either
+        bundled.init(f, box)
+        for _ in range(3):
+            r = bundled.update(f)
+    assert all(math.isfinite(v) for v in r.box) and r.box[2] >= 1 and 0 <= r.confidence <= 1

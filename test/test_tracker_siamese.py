@@ -54,6 +54,6 @@ def test_memory_of_a_tracked_frame_is_its_query_crop_labelled_with_the_new_box(m
         box = (cx - bw * r / 2, cy - bh * r / 2, cx - bw * r / 2 + bw * r - 1, cy - bh * r / 2 + bh * r - 1)
         with torch.inference_mode():
             want = net.memorize(input_tensor(crop), input_tensor(box_label_map(s, box)))
-        got = tr._memory.gather([t])
+        got = tr._target.memory.gather([t])
         assert torch.allclose(got, want, atol=1e-4), f"frame {t}"
         prev = res.box

@@ -25,11 +25,11 @@ def test_lost_after_n_low_frames_then_recovers(net):
     # nothing is written to memory
     last_box = tr.last_result.box
     stored = tr.memory_stats()["frames"]
-    scale_tracking = tr._target_scale
+    scale_tracking = tr._target.target_scale
     r = tr.update(square_frame(6))
     assert r.state == TrackState.LOST and r.box == last_box
     assert tr.memory_stats()["frames"] == stored
-    assert tr._target_scale == scale_tracking
+    assert tr._target.target_scale == scale_tracking
     assert 0.0 <= r.confidence <= 1.0
     # hysteresis: recovers when confidence reaches recover_threshold
     tr.set_params(p.replace(lost_threshold=0.0, recover_threshold=0.0))

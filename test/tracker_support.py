@@ -39,3 +39,32 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def snapshot(tracker) -> dict:
+    """Everything a caller can observe of a tracker, memory tensors included (cloned), to
+    check that a refused or failed call changed nothing."""
+    stats = tracker.memory_stats()
+    target = tracker._target
+    memory = target.memory.gather(stats["frames"]).clone() if stats["frames"] else None
+    pending = target.pending if target is not None else None
+    return {"state": tracker.state, "frame_index": tracker.frame_index,
+            "result": tracker.last_result, "step": _plain_step(tracker.last_step),
+            "memorize_ms": tracker.last_memorize_ms, "stats": stats, "memory": memory,
+            "pending": None if pending is None else (pending.index, pending.store),
+            "params": tracker.params}
+
+
+def same_snapshot(a: dict, b: dict) -> bool:
+    ma, mb = a.pop("memory"), b.pop("memory")
+    same = a == b and ((ma is None and mb is None) or
+                       (ma is not None and mb is not None and torch.equal(ma, mb)))
+    a["memory"], b["memory"] = ma, mb
+    return same
+
+
+def _plain_step(step):
+    if step is None:
+        return None
+    return (tuple(float(v) for v in step.pos), tuple(float(v) for v in step.sz), step.best,
+            step.score, step.pscore, step.penalty)

@@ -65,6 +65,8 @@ def get_crop(image: np.ndarray, pos_cxcy, scale: float, size: int, avg_chans):
     Returns (crop uint8 HxWx3, crop px per source px)."""
     d, off, m, returned = crop_warp(pos_cxcy, scale, size)
     src = image[off[0]::d, off[1]::d] if d > 1 else image
+    if src.size == 0:  # the stride skips every row or column: the crop is all border
+        return np.full((size, size, 3), border_colour(avg_chans), dtype=np.uint8), returned
     xy, frac = _fixed_point_maps(m, size)
     crop = cv2.remap(src, xy, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                      borderValue=border_colour(avg_chans))

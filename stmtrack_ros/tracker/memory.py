@@ -29,6 +29,8 @@ Reading the last reliable frame unconditionally costs a model that really reads 
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 
 
@@ -64,6 +66,14 @@ class ExactMemory:
         if frame_index != len(self._features):
             raise RuntimeError(f"exact memory expects frame {len(self._features)}, got {frame_index}")
         self._features.append(feature)
+
+    def added(self, frame_index: int, feature: torch.Tensor) -> ExactMemory:
+        """A new bank with this frame added; this one is left as it is (the tracker's passes
+        commit all or nothing)."""
+        new = copy.copy(self)
+        new._features = list(self._features)
+        new.add(frame_index, feature)
+        return new
 
     def __len__(self) -> int:
         return len(self._features)
@@ -115,6 +125,13 @@ class BoundedMemory:
             for f, feat in entries:
                 self._offer(f, feat)
         self._offer(frame_index, feature)
+
+    def added(self, frame_index: int, feature: torch.Tensor) -> BoundedMemory:
+        """A new bank with this frame offered; this one is left as it is."""
+        new = copy.copy(self)
+        new._bank = dict(self._bank)
+        new.add(frame_index, feature)
+        return new
 
     def __len__(self) -> int:
         return len(self.stored_frames())

@@ -20,6 +20,13 @@ instead of two (the official re-crop around the new box would need the key pass 
 Training's memory crops are off-centre by up to 20% of the crop, so the shifted label is what
 the model learned from.
 
+All or nothing: `init`, `track`, `memorize` and `update` build the new target state from the
+old one (`_Target`, with a copy-on-write memory bank) and swap it in with one assignment once
+every check and network pass has succeeded. So a refused call (`TrackerInputError`) or a pass
+that fails inside (a network error, out of memory) leaves the tracker exactly as before the
+call, a refused `init` keeps the old target, and nothing can fail half-way through a commit:
+there is no half-built state to fall back from. Limits of frames and boxes: docs/limits.md.
+
 Frames keep their size for a whole track: a frame of another size is refused
 (`TrackerInputError`); call `init` again with a box in the new frame. The frame given to
 `init`/`track` is held by reference until its memory pass: do not write into it before
@@ -43,12 +50,12 @@ from .crop import box_in_centred_crop, box_label_map, fg_bg_map, get_crop
 from .inputs import as_bgr, check_box
 from .lost import advance
 from .memory import BoundedMemory, ExactMemory
-from .params import TrackerParams
-from .postprocess import cosine_window, next_state
+from .params import HyperParams, TrackerParams
+from .postprocess import Step, cosine_window, next_state
 from .result import TrackerInputError, TrackResult, TrackState
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class _Pending:
     """A frame whose memory pass has not run yet."""
     frame: np.ndarray
@@ -57,6 +64,31 @@ class _Pending:
     index: int
     store: bool
     reuse: tuple | None = None     # (query crop tensor, its query features, box xyxy in crop)
+
+
+@dataclass(frozen=True, eq=False)
+class _Target:
+    """Everything one track holds. A pass builds a new one from the old and the tracker swaps
+    it in with one assignment when the pass has succeeded (the memory bank is copied on write),
+    so a call that fails anywhere leaves the previous target exactly as it was."""
+    image_hw: tuple
+    avg: tuple                     # per-channel frame mean of the init frame (crop border)
+    hp: HyperParams
+    bounded: bool
+    base_sz: np.ndarray
+    pos: np.ndarray
+    sz: np.ndarray
+    target_scale: float
+    box: tuple
+    state: TrackState
+    frame_index: int
+    prev_pscore: float
+    low_count: int
+    memory: BoundedMemory | ExactMemory
+    pending: _Pending | None
+    result: TrackResult
+    step: Step | None = None       # post-processing details of the last track (diagnostics)
+    memorize_ms: float = 0.0       # duration of the last memory pass
 
 
 def _ms(t0: float) -> float:
@@ -87,14 +119,7 @@ class Tracker:
     # ---- state ------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the target (state IDLE); the next call must be `init`."""
-        self._state = TrackState.IDLE
-        self._frame_index = -1
-        self._image_hw = None
-        self._pending: _Pending | None = None
-        self._memory = None
-        self._last_result: TrackResult | None = None
-        self.last_memorize_ms = 0.0
-        self.last_step = None          # post-processing details of the last track (diagnostics)
+        self._target: _Target | None = None
 
     def set_params(self, params: TrackerParams) -> None:
         """Change settings on a live tracker. confidence, the thresholds, lost_* and
@@ -112,22 +137,32 @@ class Tracker:
 
     @property
     def state(self) -> TrackState:
-        return self._state
+        return self._target.state if self._target is not None else TrackState.IDLE
 
     @property
     def frame_index(self) -> int:
-        return self._frame_index
+        return self._target.frame_index if self._target is not None else -1
 
     @property
     def last_result(self) -> TrackResult | None:
-        return self._last_result
+        return self._target.result if self._target is not None else None
+
+    @property
+    def last_step(self) -> Step | None:
+        """Post-processing details of the last track (diagnostics); None before one."""
+        return self._target.step if self._target is not None else None
+
+    @property
+    def last_memorize_ms(self) -> float:
+        return self._target.memorize_ms if self._target is not None else 0.0
 
     def memory_stats(self) -> dict:
         """What the memory holds now: frames, feature count and bytes (for soak checks)."""
-        if self._memory is None:
+        if self._target is None:
             return {"frames": [], "features": 0, "bytes": 0}
-        frames = self._memory.stored_frames()
-        return {"frames": frames, "features": len(frames), "bytes": self._memory.nbytes()}
+        memory = self._target.memory
+        frames = memory.stored_frames()
+        return {"frames": frames, "features": len(frames), "bytes": memory.nbytes()}
 
     # ---- network calls ----------------------------------------------------------------------
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
@@ -161,78 +196,97 @@ class Tracker:
         return time.perf_counter() - t0
 
     def init(self, frame_bgr, box_xywh) -> TrackResult:
-        """Start tracking the box (x, y, w, h, image px) in this frame; replaces all state."""
+        """Start tracking the box (x, y, w, h, image px) in this frame; replaces all state.
+        A refused box or frame (TrackerInputError) keeps the current target."""
         t0 = time.perf_counter()
         frame = as_bgr(frame_bgr)
         box = check_box(box_xywh, frame.shape[:2])
-        hp, mode = self.params.hyper, self.params.mode
+        hp, bounded = self.params.hyper, self.params.mode == "bounded"
         cxywh = xywh_to_cxywh(np.array(box, dtype=np.float64))
         pos, sz = cxywh[:2].copy(), cxywh[2:].copy()           # float32 on the init frame
-        self.reset()
-        self._image_hw = frame.shape[:2]
-        self._avg = tuple(float(frame[..., c].mean()) for c in range(3))
-        self._pos, self._sz = pos, sz
-        self._target_scale = math.sqrt(np.prod(sz * hp.search_area_factor)) / self.config.q_size
-        self._base_sz = sz / self._target_scale
-        self._prev_pscore = 1.0
-        self._low_count = 0
-        self._hp, self._bounded = hp, mode == "bounded"
-        self._memory = (BoundedMemory(self.params.memory_capacity, hp.num_segments)
-                        if self._bounded else ExactMemory(hp.num_segments))
-        self._frame_index = 0
-        self._state = TrackState.TRACKING
-        self._pending = _Pending(frame, pos.copy(), sz.copy(), 0, True)
-        self._box = tuple(float(v) for v in box)
-        self._last_result = TrackResult(box=self._box, confidence=1.0, state=self._state,
-                                        frame_index=0, memory_frames=(),
-                                        timings_ms={"init": _ms(t0)})
-        return self._last_result
+        target_scale = math.sqrt(np.prod(sz * hp.search_area_factor)) / self.config.q_size
+        memory = (BoundedMemory(self.params.memory_capacity, hp.num_segments)
+                  if bounded else ExactMemory(hp.num_segments))
+        box = tuple(float(v) for v in box)
+        result = TrackResult(box=box, confidence=1.0, state=TrackState.TRACKING, frame_index=0,
+                             memory_frames=(), timings_ms={"init": _ms(t0)})
+        self._target = _Target(
+            image_hw=frame.shape[:2], avg=tuple(float(frame[..., c].mean()) for c in range(3)),
+            hp=hp, bounded=bounded, base_sz=sz / target_scale, pos=pos, sz=sz,
+            target_scale=target_scale, box=box, state=TrackState.TRACKING, frame_index=0,
+            prev_pscore=1.0, low_count=0, memory=memory,
+            pending=_Pending(frame, pos.copy(), sz.copy(), 0, True), result=result)
+        return result
 
     def memorize(self) -> float:
         """Memory pass for the frame last given to init/track (if it is to be stored);
         a no-op when already done. Returns the milliseconds it took."""
-        p, self._pending = self._pending, None
-        if p is None or not p.store:
+        if self._target is None:
             return 0.0
+        self._target, ms = self._memory_pass(self._target)
+        return ms
+
+    def track(self, frame_bgr) -> TrackResult:
+        """Query pass for the next frame: the result the node publishes at once."""
+        self._target = self._track_pass(frame_bgr)
+        return self._target.result
+
+    def update(self, frame_bgr) -> TrackResult:
+        """track + memorize: the official per-frame call (all or nothing, as each of them)."""
+        target, ms = self._memory_pass(self._track_pass(frame_bgr))
+        result = dataclasses.replace(target.result, timings_ms=dict(target.result.timings_ms,
+                                                                    memorize=ms))
+        self._target = dataclasses.replace(target, result=result)
+        return result
+
+    # ---- passes: old target -> new target, no side effect on the tracker -------------------
+    def _memory_pass(self, tg: _Target) -> tuple[_Target, float]:
+        """`tg` with its pending frame in memory, and the milliseconds the pass took."""
+        p = tg.pending
+        if p is None:
+            return tg, 0.0
+        if not p.store:
+            return dataclasses.replace(tg, pending=None), 0.0
         t0 = time.perf_counter()
         s = self.config.q_size
         if p.reuse is not None:
             query, keys, box = p.reuse
             feature = self._call("memorize", query, self._tensor(box_label_map(s, box)), keys)
         else:
-            scale = math.sqrt(np.prod(p.sz) / np.prod(self._base_sz))
-            crop, r = get_crop(p.frame, p.pos, scale, s, self._avg)
+            scale = math.sqrt(np.prod(p.sz) / np.prod(tg.base_sz))
+            crop, r = get_crop(p.frame, p.pos, scale, s, tg.avg)
             wh = p.sz * r                                        # keeps sz's dtype, as official
             label = fg_bg_map(s, wh[0], wh[1])
             feature = self._call("memorize", self._tensor(crop), self._tensor(label))
-        self._memory.add(p.index, feature)
-        self.last_memorize_ms = _ms(t0)
-        return self.last_memorize_ms
+        ms = _ms(t0)
+        return dataclasses.replace(tg, memory=tg.memory.added(p.index, feature), pending=None,
+                                   memorize_ms=ms), ms
 
-    def track(self, frame_bgr) -> TrackResult:
-        """Query pass for the next frame: the result the node publishes at once."""
-        if self._state == TrackState.IDLE:
+    def _track_pass(self, frame_bgr) -> _Target:
+        """The target after the query pass on this frame (the previous frame's memory pass
+        first, when it is still pending)."""
+        tg = self._target
+        if tg is None:
             raise TrackerInputError("the tracker has no target: call init(frame, box) first")
-        t0 = time.perf_counter()
         frame = as_bgr(frame_bgr)
-        if frame.shape[:2] != self._image_hw:
-            (h0, w0), (h1, w1) = self._image_hw, frame.shape[:2]
+        if frame.shape[:2] != tg.image_hw:
+            (h0, w0), (h1, w1) = tg.image_hw, frame.shape[:2]
             raise TrackerInputError(f"frame size changed from {w0}x{h0} to {w1}x{h1} mid-track; "
                                     "call init(frame, box) again for the new size")
         timings = {}
-        if self._pending is not None:
-            timings["memorize_prev"] = self.memorize()
+        if tg.pending is not None:
+            tg, timings["memorize_prev"] = self._memory_pass(tg)
         t1 = time.perf_counter()
-        params, hp, s, bounded = self.params, self._hp, self.config.q_size, self._bounded
-        fidx = self._frame_index + 1
-        frames = self._memory.select(fidx, self._prev_pscore > hp.confidence_threshold)
+        params, hp, s, bounded = self.params, tg.hp, self.config.q_size, tg.bounded
+        fidx = tg.frame_index + 1
+        frames = tg.memory.select(fidx, tg.prev_pscore > hp.confidence_threshold)
         if self.config.reg_first_frame and 0 in frames:  # its box branch reads slot 0 alone
             frames.remove(0)
             frames.insert(0, 0)
-        memory = self._memory.gather(frames)
-        lost = self._state == TrackState.LOST
-        scale = self._target_scale * (params.lost_search_scale if bounded and lost else 1.0)
-        crop, scale_q = get_crop(frame, self._pos, scale, s, self._avg)
+        memory = tg.memory.gather(frames)
+        lost = tg.state == TrackState.LOST
+        scale = tg.target_scale * (params.lost_search_scale if bounded and lost else 1.0)
+        crop, scale_q = get_crop(frame, tg.pos, scale, s, tg.avg)
         query = self._tensor(crop)
         timings["crop"] = _ms(t1)
         t2 = time.perf_counter()
@@ -242,44 +296,31 @@ class Tracker:
         boxes = boxes[0].float().cpu().numpy()
         timings["network"] = _ms(t2)
         t3 = time.perf_counter()
-        prior_pos = self._pos
-        step = next_state(score, boxes, prior_pos, self._sz, scale_q, self._window, hp,
-                          self._image_hw, s)
+        step = next_state(score, boxes, tg.pos, tg.sz, scale_q, self._window, hp, tg.image_hw, s)
         conf = step.score
         if params.confidence == "first_frame" and len(frames) > 1:
             k = frames.index(0)  # every read holds frame 0 (memory.py)
             conf = float(self._call("first_frame_score", fq, memory[:, :, k:k + 1], step.best))
-        conf = min(max(conf, 0.0), 1.0)
+        conf = min(max(conf, 0.0), 1.0) if not math.isnan(conf) else 0.0
 
-        state, low = advance(self._state, self._low_count, conf, params)
+        state, low = advance(tg.state, tg.low_count, conf, params)
         follow = not bounded or state == TrackState.TRACKING
+        pos, sz, target_scale, box = tg.pos, tg.sz, tg.target_scale, tg.box
         if follow or params.lost_follow:   # the search window moves; the published box only when following
-            self._pos, self._sz = step.pos, step.sz
-            self._target_scale = math.sqrt(np.prod(step.sz) / np.prod(self._base_sz))
+            pos, sz = step.pos, step.sz
+            target_scale = math.sqrt(np.prod(step.sz) / np.prod(tg.base_sz))
         if follow:
-            self._box = tuple(float(v) for v in cxywh_to_xywh(np.concatenate([step.pos, step.sz])))
+            box = tuple(float(v) for v in cxywh_to_xywh(np.concatenate([step.pos, step.sz])))
         store = (not bounded) or (state == TrackState.TRACKING and conf >= params.memory_threshold)
-        self._prev_pscore = step.pscore
-        self._state, self._low_count = state, low
-        self._frame_index = fidx
         reuse = None
         if store and self._reuse_query and not (bounded and lost):   # not the widened crop
-            box = np.concatenate([self._pos - self._sz / 2, self._sz])
-            reuse = (query, fq, box_in_centred_crop(box, prior_pos, scale_q, s))
-        self._pending = _Pending(frame, self._pos.copy(), self._sz.copy(), fidx, store, reuse)
+            xywh = np.concatenate([pos - sz / 2, sz])
+            reuse = (query, fq, box_in_centred_crop(xywh, tg.pos, scale_q, s))
         timings["post"] = _ms(t3)
         timings["track"] = _ms(t1)
-        self._last_result = TrackResult(box=self._box, confidence=conf, state=state,
-                                        frame_index=fidx, memory_frames=tuple(frames),
-                                        timings_ms=timings)
-        self.last_step = step
-        return self._last_result
-
-    def update(self, frame_bgr) -> TrackResult:
-        """track + memorize: the official per-frame call."""
-        res = self.track(frame_bgr)
-        ms = self.memorize()
-        timings = dict(res.timings_ms, memorize=ms)
-        self._last_result = TrackResult(res.box, res.confidence, res.state, res.frame_index,
-                                        res.memory_frames, timings)
-        return self._last_result
+        result = TrackResult(box=box, confidence=conf, state=state, frame_index=fidx,
+                             memory_frames=tuple(frames), timings_ms=timings)
+        return dataclasses.replace(
+            tg, pos=pos, sz=sz, target_scale=target_scale, box=box, state=state,
+            frame_index=fidx, prev_pscore=step.pscore, low_count=low, step=step, result=result,
+            pending=_Pending(frame, pos.copy(), sz.copy(), fidx, store, reuse))
