@@ -251,7 +251,9 @@ def test_model_config_defaults_and_round_trip():
     ({"foo": 1}, "unknown keys ['foo']"),
     ({"q_size": 289.0}, "q_size must be int"),
     ({"head_convs": True}, "head_convs must be int"),
-    ({"score_size": 0}, "score_size must be >= 1"),
+    ({"score_size": 0}, "score_size=0 is out of range 1..128"),
+    ({"head_width": 10 ** 6}, "head_width=1000000 is out of range 1..512"),
+    ({"head_convs": 100000}, "head_convs=100000 is out of range 1..8"),
     ({"neck_kernel": 2}, "neck_kernel must be odd"),
     ({"score_size": 40}, "does not fit"),
 ])

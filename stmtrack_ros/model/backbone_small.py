@@ -165,6 +165,10 @@ class NanoBackbone(nn.Module):
                              f"unexpected {unexpected[:3]}")
 
 
+#: The backbone class `network.build_backbone` builds for this kind.
+Backbone = NanoBackbone
+
+
 def feature_size(q_size: int, crop_pad: int) -> int:
     """Side of the backbone output for a q_size crop (stride-2 layers pad k//2)."""
     s = q_size

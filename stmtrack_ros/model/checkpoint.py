@@ -1,5 +1,9 @@
 """Load and save STMTrack checkpoints safely (weights-only), with one-line actionable errors.
 
+Integrity: a checkpoint with a `<file>.sha256` beside it (the bundled model has one; the
+`sha256sum` format) is checked against it before it is read, and `load_checkpoint(...,
+sha256=...)` checks any file against a digest the caller holds.
+
 Accepted: the official snapshot `{'epoch', 'model_state_dict', 'optimizer_state_dict'}`
 (e.g. the authors' `epoch-19.pkl`), a bare state_dict, and files written by
 `save_checkpoint`, which add `'model_config'` so small variants load through the same call.
@@ -8,6 +12,7 @@ match the network exactly.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import warnings
@@ -25,10 +30,21 @@ PACKAGE_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_CHECKPOINT_NAME = "stmtrack_small.pt"
 _DDP_PREFIX = "module."
 _SHOW = 4  # names quoted per problem in an error line
+_KEY_CHARS = 48  # a quoted key name is cut to this many characters
+MAX_MESSAGE_CHARS = 500  # a CheckpointError message is at most this long
+SHA256_SUFFIX = ".sha256"  # the digest file beside a checkpoint: <file>.sha256
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message is one line and says what to do."""
+    """A checkpoint that cannot be used; the message is one line of at most MAX_MESSAGE_CHARS
+    (a longer one keeps its start and its end, which says what to do)."""
+
+    def __init__(self, message):
+        text = " ".join(str(message).split())
+        if len(text) > MAX_MESSAGE_CHARS:
+            tail = MAX_MESSAGE_CHARS // 3
+            text = text[:MAX_MESSAGE_CHARS - tail - 5] + " ... " + text[-tail:]
+        super().__init__(text)
 
 
 def default_checkpoint_path() -> Path:
@@ -36,14 +52,20 @@ def default_checkpoint_path() -> Path:
     return PACKAGE_MODELS_DIR / DEFAULT_CHECKPOINT_NAME
 
 
+def _key(k) -> str:
+    k = str(k)
+    return repr(k if len(k) <= _KEY_CHARS else k[:_KEY_CHARS] + "...")
+
+
 def _names(keys) -> str:
     keys = sorted(keys)
-    shown = ", ".join(repr(k) for k in keys[:_SHOW])
+    shown = ", ".join(_key(k) for k in keys[:_SHOW])
     return shown + (f" and {len(keys) - _SHOW} more" if len(keys) > _SHOW else "")
 
 
-def _read(path: Path):
-    """torch.load(weights_only=True) with every failure turned into a CheckpointError."""
+def _read(path: Path, sha256: str | None = None):
+    """torch.load(weights_only=True), after the digest check, with every failure turned into a
+    CheckpointError."""
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path} (give the path of an official "
                               "epoch-*.pkl or a .pt written by stmtrack_ros)")
@@ -51,11 +73,12 @@ def _read(path: Path):
         raise CheckpointError(f"checkpoint path is a directory, not a file: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint file is empty: {path} (re-download or re-save it)")
+    _verify(path, sha256)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pickle-protocol chatter from the safe unpickler
             return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types here; all mean "unusable file"
+    except Exception as e:  # noqa: BLE001 - torch raises many types here; all mean "unusable file"
         msg = " ".join(str(e).split())
         if "Weights only load failed" in msg:
             m = re.search(r"Unsupported (global: GLOBAL [\w.]*\w|operand \d+)", msg)
@@ -67,6 +90,46 @@ def _read(path: Path):
             raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or msg}") from None
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__}: "
                               f"{msg[:120]}); re-download or re-save it") from None
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of a file (read in chunks)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def write_sha256(path) -> Path:
+    """Write `<path>.sha256` (sha256sum format), so that loading checks the file; run it
+    again whenever the checkpoint is replaced (the bundled model's is tested)."""
+    path = Path(path)
+    out = path.with_name(path.name + SHA256_SUFFIX)
+    out.write_text(f"{file_sha256(path)}  {path.name}\n")
+    return out
+
+
+def _expected_sha256(path: Path, sha256: str | None) -> str | None:
+    """The digest to check `path` against: the caller's, else its .sha256 file's, else None."""
+    source, text = "sha256", sha256
+    side = path.with_name(path.name + SHA256_SUFFIX)
+    if text is None and side.is_file():
+        source, text = str(side), side.read_text(errors="replace")[:200]
+        text = text.split()[0] if text.split() else ""
+    if text is None:
+        return None
+    text = str(text).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise CheckpointError(f"{source} {text[:80]!r} is not a sha256 digest (64 hex digits)")
+    return text
+
+
+def _verify(path: Path, sha256: str | None) -> None:
+    want = _expected_sha256(path, sha256)
+    if want is None:
+        return
+    got = file_sha256(path)
+    if got != want:
+        raise CheckpointError(f"{path} has sha256 {got[:16]}..., not the expected {want[:16]}...: "
+                              "the file is damaged or another file; re-download or re-copy it")
 
 
 def _unpack(obj, path: Path):
@@ -88,6 +151,13 @@ def _unpack(obj, path: Path):
         raise CheckpointError(
             f"{path} is not a state_dict checkpoint: entries {_names(map(str, bad))} are not tensors "
             f"(top-level keys: {_names(map(str, obj.keys()))}); expected 'model_state_dict' or a state_dict")
+    odd = [k for k, v in sd.items() if v.layout != torch.strided or v.is_meta or v.is_quantized
+           or v.is_complex() or v.dtype == torch.bool]
+    if odd:
+        v = sd[odd[0]]
+        raise CheckpointError(f"{path}: entries {_names(odd)} are not plain tensors (e.g. layout "
+                              f"{v.layout}, dtype {v.dtype}, device {v.device.type}); save dense "
+                              "real-valued weights (state_dict() of the network)")
     keys = list(sd)
     if keys and all(k.startswith(_DDP_PREFIX) for k in keys):  # saved from a DDP/DataParallel wrapper
         sd = {k[len(_DDP_PREFIX):]: v for k, v in sd.items()}
@@ -99,7 +169,8 @@ def check_state_dict(sd: Mapping, net: STMTrackNet, source: str, has_config: boo
     unexpected and mis-shaped keys for `net`."""
     config = net.config
     sd = {k: v for k, v in sd.items() if not k.startswith(UNUSED_PREFIXES)}
-    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    net_sd = net.state_dict()
+    want = {k: tuple(v.shape) for k, v in net_sd.items()}
     missing = set(want) - set(sd)
     unexpected = set(sd) - set(want)
     if not set(want) & set(sd):
@@ -116,27 +187,36 @@ def check_state_dict(sd: Mapping, net: STMTrackNet, source: str, has_config: boo
             parts.append(f"{len(unexpected)} unexpected ({_names(unexpected)})")
         if shapes:
             k = sorted(shapes)[0]
-            parts.append(f"{len(shapes)} mis-shaped ({_names(shapes)}; e.g. {k!r} is "
+            parts.append(f"{len(shapes)} mis-shaped ({_names(shapes)}; e.g. {_key(k)} is "
                          f"{tuple(sd[k].shape)}, the network wants {want[k]})")
         hint = ("; a checkpoint of a non-default model needs its 'model_config' (write it with "
                 "save_checkpoint)" if not has_config else "")
         raise CheckpointError(f"{source} does not fit the {config.backbone} STMTrack network: "
                               + ", ".join(parts) + hint)
+    kinds = [k for k, v in sd.items() if v.is_floating_point() != net_sd[k].is_floating_point()]
+    if kinds:
+        k = kinds[0]
+        raise CheckpointError(f"{source}: entries {_names(kinds)} have the wrong kind of number "
+                              f"(e.g. {_key(k)} is {sd[k].dtype}, the network holds {net_sd[k].dtype})")
     for k, v in sd.items():  # a finite sum proves finite entries; check fully only if not
         if v.is_floating_point() and not torch.isfinite(v.sum()) and not torch.isfinite(v).all():
-            raise CheckpointError(f"{source}: entry {k!r} holds NaN or infinite values; the file is damaged")
+            raise CheckpointError(f"{source}: entry {_key(k)} holds NaN or infinite values; "
+                                  "the file is damaged")
     return sd
 
 
-def load_checkpoint(path, device="cpu") -> STMTrackNet:
+def load_checkpoint(path, device="cpu", sha256: str | None = None) -> STMTrackNet:
     """The network of a checkpoint file, in eval mode on `device`.
 
     `device` "cuda"/"cuda:N" falls back to CPU with a warning when CUDA is unavailable.
-    Raises CheckpointError (one line) for anything that is not a usable checkpoint.
+    `sha256`: the file's expected hex digest; without it a `<file>.sha256` beside the file
+    (as the bundled model has) is used when present. Every ModelConfig field is range-checked
+    before the network is built. Raises CheckpointError (one line) for anything that is not a
+    usable checkpoint.
     """
     path = Path(path).expanduser()
     dev = resolve_device(device)
-    sd, cfg_dict = _unpack(_read(path), path)
+    sd, cfg_dict = _unpack(_read(path, sha256), path)
     if cfg_dict is None:
         config = ModelConfig()
     else:
@@ -148,7 +228,11 @@ def load_checkpoint(path, device="cpu") -> STMTrackNet:
         net = STMTrackNet(config)
     except ValueError as e:
         raise CheckpointError(f"{path}: checkpoint of another architecture: {e}") from None
-    net.load_state_dict(check_state_dict(sd, net, str(path), has_config=cfg_dict is not None), strict=True)
+    sd = check_state_dict(sd, net, str(path), has_config=cfg_dict is not None)
+    try:
+        net.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: the weights do not load ({e})") from None
     return net.to(dev).eval()
 
 

@@ -15,6 +15,24 @@ INCEPTION_V3 = "inception_v3"
 NANOTRACK_V1 = "nanotrack_v1"
 
 
+#: Allowed range of every integer field (flags aside), checked before anything is built, so a
+#: small file cannot ask for a huge network. The official model and the small variants sit well
+#: inside; at the caps the whole network holds about 0.45 GB (the official one 157 MB). The
+#: backbone fixes backbone_channels and total_stride, and its grid for q_size and crop_pad must
+#: be score_size (checked by `network.check_geometry`).
+FIELD_RANGES = {
+    "q_size": (32, 1024),
+    "total_stride": (1, 64),
+    "score_size": (1, 128),
+    "crop_pad": (0, 32),
+    "backbone_channels": (1, 4096),
+    "neck_channels": (1, 1024),
+    "neck_kernel": (1, 5),
+    "head_width": (1, 512),
+    "head_convs": (1, 8),
+}
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     FLAGS = ("label_readout", "siamese_keys", "reg_first_frame")  # 0/1 options, 0 = official
@@ -49,14 +67,14 @@ class ModelConfig:
             v = getattr(self, f.name)
             want = str if f.type in (str, "str") else int
             if type(v) is not want:  # bool is an int subclass: refuse it too
-                raise ValueError(f"model config: {f.name} must be {want.__name__}, got {v!r}")
-            if want is int and f.name not in ("crop_pad",) + self.FLAGS and v < 1:
-                raise ValueError(f"model config: {f.name} must be >= 1, got {v}")
+                raise ValueError(f"model config: {f.name} must be {want.__name__}, got {_short(v)}")
+            if f.name in FIELD_RANGES:
+                lo, hi = FIELD_RANGES[f.name]
+                if not lo <= v <= hi:
+                    raise ValueError(f"model config: {f.name}={_short(v)} is out of range {lo}..{hi}")
         for flag in self.FLAGS:
             if getattr(self, flag) not in (0, 1):
-                raise ValueError(f"model config: {flag} must be 0 or 1, got {getattr(self, flag)}")
-        if self.crop_pad < 0:
-            raise ValueError(f"model config: crop_pad must be >= 0, got {self.crop_pad}")
+                raise ValueError(f"model config: {flag} must be 0 or 1, got {_short(getattr(self, flag))}")
         if self.neck_kernel % 2 != 1:
             raise ValueError(f"model config: neck_kernel must be odd, got {self.neck_kernel}")
         if (self.score_size - 1) * self.total_stride > self.q_size - 1:
@@ -94,8 +112,16 @@ class ModelConfig:
         if not isinstance(d, dict):
             raise ValueError(f"model config must be a dict, got {type(d).__name__}")
         known = [f.name for f in fields(cls)]
-        unknown = sorted(str(k) for k in d if k not in known)
+        unknown = sorted(str(k)[:40] for k in d if k not in known)
         if unknown:
-            raise ValueError(f"model config has unknown keys {unknown} (known: {', '.join(known)}); "
+            more = f" and {len(unknown) - 4} more" if len(unknown) > 4 else ""
+            raise ValueError(f"model config has unknown keys {unknown[:4]}{more} "
+                             f"(known: {', '.join(known)}); "
                              "it was written by a newer or different version of stmtrack_ros")
         return cls(**d)
+
+
+def _short(value, limit: int = 60) -> str:
+    """repr of a value cut to `limit` characters (a stored config may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -16,6 +16,8 @@ from .config import ModelConfig
 
 BACKBONE_BN_EPS = 1e-3
 STEM_CHANNELS = 32  # Conv2d_1a output, where the label-map projection is added
+OUT_CHANNELS = 768  # Mixed_6e output
+STRIDE = 8  # crop pixels per output cell
 
 
 class BasicConv2d(nn.Module):
@@ -102,8 +104,8 @@ class Inception3(nn.Module):
 
     def __init__(self, config: ModelConfig, with_label_map: bool):
         super().__init__()
-        if config.backbone_channels != 768:
-            raise ValueError(f"inception_v3 backbone outputs 768 channels, "
+        if config.backbone_channels != OUT_CHANNELS:
+            raise ValueError(f"inception_v3 backbone outputs {OUT_CHANNELS} channels, "
                              f"config says {config.backbone_channels}")
         self.crop_pad = config.crop_pad
         self.Conv2d_1a_3x3 = BasicConv2d(3, STEM_CHANNELS, 3, stride=2)
@@ -155,3 +157,18 @@ class Inception3(nn.Module):
         if p:
             x = x[:, :, p:-p, p:-p]
         return x
+
+
+#: The backbone class `network.build_backbone` builds for this kind.
+Backbone = Inception3
+
+
+def feature_size(q_size: int, crop_pad: int) -> int:
+    """Side of the output grid for a q_size crop, as the layers above compute it (unpadded 3x3
+    convs and pools; Mixed_6a halves), minus crop_pad cells on each side; < 1 when too small."""
+    s = (q_size - 3) // 2 + 1              # Conv2d_1a, stride 2
+    s -= 2                                  # Conv2d_2a
+    s = (s - 3) // 2 + 1                    # max-pool, stride 2
+    s -= 2                                  # Conv2d_4a
+    s = (s - 3) // 2 + 1                    # Mixed_6a, stride 2
+    return s - 2 * crop_pad if s >= 1 else 0

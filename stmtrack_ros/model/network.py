@@ -33,13 +33,36 @@ class AdjustLayer(nn.Module):
 def build_backbone(config: ModelConfig, with_label_map: bool) -> nn.Module:
     """Backbone for `config.backbone`. Contract: forward(x_bgr, label_map=None) ->
     (N, backbone_channels, score_size, score_size); with_label_map adds the fg/bg projection."""
-    if config.backbone == INCEPTION_V3:
-        from .inception import Inception3
-        return Inception3(config, with_label_map)
-    if config.backbone == NANOTRACK_V1:
-        from .backbone_small import NanoBackbone
-        return NanoBackbone(config, with_label_map)
-    raise ValueError(f"unknown backbone kind {config.backbone!r} "
+    return _backbone_module(config.backbone).Backbone(config, with_label_map)
+
+
+def check_geometry(config: ModelConfig) -> None:
+    """ValueError, before anything is built, when `config` does not fit its backbone: another
+    channel count or stride, or a score_size other than the grid the backbone gives for q_size
+    and crop_pad (each backbone module computes its grid as its layers do; tested)."""
+    kind = _backbone_module(config.backbone)
+    if config.backbone_channels != kind.OUT_CHANNELS or config.total_stride != kind.STRIDE:
+        raise ValueError(f"the {config.backbone} backbone gives {kind.OUT_CHANNELS} channels at stride "
+                         f"{kind.STRIDE}; config has backbone_channels={config.backbone_channels}, "
+                         f"total_stride={config.total_stride}")
+    grid = kind.feature_size(config.q_size, config.crop_pad)
+    if grid != config.score_size:
+        hint = f"set score_size={grid}" if grid >= 1 else "lower crop_pad or raise q_size"
+        raise ValueError(f"score_size={config.score_size} does not match the {max(grid, 0)}x{max(grid, 0)} "
+                         f"grid the {config.backbone} backbone gives for q_size={config.q_size}, "
+                         f"crop_pad={config.crop_pad}; {hint}")
+
+
+def _backbone_module(kind: str):
+    """The module of backbone `kind`: its `Backbone` class, OUT_CHANNELS, STRIDE and
+    feature_size(q_size, crop_pad) (imported on demand)."""
+    if kind == INCEPTION_V3:
+        from . import inception
+        return inception
+    if kind == NANOTRACK_V1:
+        from . import backbone_small
+        return backbone_small
+    raise ValueError(f"unknown backbone kind {kind[:40]!r} "
                      f"(this version builds: {INCEPTION_V3}, {NANOTRACK_V1})")
 
 
@@ -48,6 +71,7 @@ class STMTrackNet(nn.Module):
         super().__init__()
         self.config = config if config is not None else ModelConfig()
         cfg = self.config
+        check_geometry(cfg)
         # registration order = official state_dict order
         self.basemodel_m = build_backbone(cfg, with_label_map=True)
         self.basemodel_q = build_backbone(cfg, with_label_map=False)
