@@ -140,3 +140,24 @@ def test_boxes_at_the_limits_are_tracked(bundled, shape, box):
         for _ in range(3):
             r = bundled.update(f)
     assert all(math.isfinite(v) for v in r.box) and r.box[2] >= 1 and 0 <= r.confidence <= 1
+
+
+@pytest.mark.parametrize("scale", [1e30, -1e30, 1e15])
+def test_a_diverged_network_gives_a_miss_not_warnings(scale):
+    """Issue #18 item 8: extreme (finite) weights make the network put out inf/NaN; the step is
+    a miss (box kept, confidence 0), with no numpy RuntimeWarning."""
+    import warnings
+
+    import torch
+    net = tiny_net()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.startswith("head."):
+                p.mul_(scale)
+    tr = Tracker(net, TrackerParams(optimize=False, mode="bounded"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr.init(square_frame(0), SQUARE_BOX)
+        for t in range(1, 4):
+            r = tr.update(square_frame(t))
+            assert all(math.isfinite(v) for v in r.box) and 0.0 <= r.confidence <= 1.0

@@ -4,6 +4,7 @@ penalties are float32, the windowed score is float64. Under numpy >= 2 a numpy s
 with a Python float keeps float32, so the promotions are written out explicitly here."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,24 +45,30 @@ def next_state(score, boxes_xyxy, prior_pos, prior_sz, scale_q: float, window, h
                image_hw, q_size: int) -> Step:
     """score (P,) and boxes (P,4) float32 in crop pixels of a crop taken around prior_pos at
     `scale_q` crop px per source px."""
-    score = np.asarray(score, dtype=np.float32).reshape(-1)
-    box = xyxy_to_cxywh(np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4))
-    bw, bh = box[:, 2], box[:, 3]
-    tc = prior_sz * scale_q                      # keeps prior_sz's dtype (python float operand)
-    tw, th = tc[0], tc[1]
-    s_c = _change(_size_array(bw, bh) / np.float32(_size_scalar(tw, th)))
-    r_c = _change(np.float32(tw / th) / (bw / bh))
-    penalty = np.exp(-(r_c * s_c - 1) * hp.penalty_k)
-    pscore = penalty * score
-    pscore = pscore * (1 - hp.window_influence) + window * hp.window_influence
-    best = int(np.argmax(pscore))
-    pred = box[best] / np.float32(scale_q)
-    lr = np.float64(penalty[best] * score[best]) * hp.test_lr
-    half = (q_size // 2) / scale_q
-    cx = np.float64(pred[0] + prior_pos[0]) - half
-    cy = np.float64(pred[1] + prior_pos[1]) - half
-    w = prior_sz[0] * (1 - lr) + pred[2] * lr
-    h = prior_sz[1] * (1 - lr) + pred[3] * lr
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # non-finite: below
+        score = np.asarray(score, dtype=np.float32).reshape(-1)
+        box = xyxy_to_cxywh(np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4))
+        bw, bh = box[:, 2], box[:, 3]
+        tc = prior_sz * scale_q                      # keeps prior_sz's dtype (python float operand)
+        tw, th = tc[0], tc[1]
+        s_c = _change(_size_array(bw, bh) / np.float32(_size_scalar(tw, th)))
+        r_c = _change(np.float32(tw / th) / (bw / bh))
+        penalty = np.exp(-(r_c * s_c - 1) * hp.penalty_k)
+        pscore = penalty * score
+        pscore = pscore * (1 - hp.window_influence) + window * hp.window_influence
+        best = int(np.argmax(np.where(np.isfinite(pscore), pscore, -np.inf)))
+        pred = box[best] / np.float32(scale_q)
+        lr = np.float64(penalty[best] * score[best]) * hp.test_lr
+        half = (q_size // 2) / scale_q
+        cx = np.float64(pred[0] + prior_pos[0]) - half
+        cy = np.float64(pred[1] + prior_pos[1]) - half
+        w = prior_sz[0] * (1 - lr) + pred[2] * lr
+        h = prior_sz[1] * (1 - lr) + pred[3] * lr
+    if not all(math.isfinite(float(v)) for v in (cx, cy, w, h, score[best], pscore[best])):
+        # a diverged network (inf or NaN out of a file's extreme weights): a miss, box kept
+        return Step(pos=np.asarray(prior_pos, dtype=np.float64).copy(),
+                    sz=np.asarray(prior_sz, dtype=np.float64).copy(), best=best, score=0.0,
+                    pscore=0.0, penalty=0.0)
     im_h, im_w = image_hw
     cx = max(0.0, min(float(im_w), float(cx)))
     cy = max(0.0, min(float(im_h), float(cy)))
