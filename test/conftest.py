@@ -8,6 +8,14 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests: the same cases on every run (CI is reproducible), no per-case deadline on a
+# shared CPU, no example database written into the tree. HYPOTHESIS_PROFILE=dev explores anew.
+settings.register_profile("ci", derandomize=True, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("dev", deadline=None, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "test" / "data"
