@@ -71,7 +71,7 @@ class TrackerParams:
     bf16: bool = False                 # CUDA autocast bfloat16 (ignored on cpu)
     compile: bool = False              # torch.compile the network passes
     optimize: bool = True              # BN-folded, channels_last inference copy of the network
-    threads: int = 0                   # torch intra-op threads; 0 = leave torch's setting
+    threads: int = 0                   # torch intra-op threads, set for the whole process; 0 = leave as is
     backend: str = "torch"             # BACKENDS: what runs the network passes
     onnx_dir: str = ""                 # onnxruntime/tensorrt: `stmtrack export` folder; "" = the cache
 
