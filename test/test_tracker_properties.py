@@ -96,6 +96,7 @@ def started():
     return pair
 
 
+@pytest.mark.slow
 @settings(max_examples=1000)
 @given(frame=frames(), box=boxes)
 def test_init_with_any_frame_and_box(started, frame, box):
