@@ -111,10 +111,13 @@ class Tracker:
         self.reset()
 
     @classmethod
-    def from_checkpoint(cls, path, params: TrackerParams | None = None) -> "Tracker":
+    def from_checkpoint(cls, path, params: TrackerParams | None = None,
+                        sha256: str | None = None) -> Tracker:
+        """A tracker on the network of a checkpoint file; `sha256`: its expected digest
+        (`load_checkpoint`)."""
         from stmtrack_ros.model import load_checkpoint, resolve_device
         params = params if params is not None else TrackerParams()
-        return cls(load_checkpoint(path, device=resolve_device(params.device)), params)
+        return cls(load_checkpoint(path, device=resolve_device(params.device), sha256=sha256), params)
 
     # ---- state ------------------------------------------------------------------------------
     def reset(self) -> None:
