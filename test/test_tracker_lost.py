@@ -40,11 +40,11 @@ def test_lost_follow_moves_the_search_not_the_box():
         tr.init(square_frame(0), SQUARE_BOX)
         r = tr.update(square_frame(1))
         assert r.state == TrackState.LOST
-        frozen, stored, start = r.box, tr.memory_stats()["frames"], tr._pos.copy()
+        frozen, stored, start = r.box, tr.memory_stats()["frames"], tr._target.pos.copy()
         for t in range(2, 6):
             r = tr.update(square_frame(t))
             assert r.state == TrackState.LOST and r.box == frozen
         assert tr.memory_stats()["frames"] == stored
-        pos[follow] = (start, tr._pos.copy())
+        pos[follow] = (start, tr._target.pos.copy())
     assert np.array_equal(*pos[False])                           # the search stayed on the frozen box
     assert not np.array_equal(*pos[True])                        # it moved with the candidate
