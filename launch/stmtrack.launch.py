@@ -28,7 +28,7 @@ PARAMETER_ARGS = {
     "bf16": bool, "compile": bool, "optimize": bool, "threads": int, "backend": str,
     "onnx_dir": str,
     # node
-    "checkpoint": str, "use_compressed": bool, "image_qos_reliability": str,
+    "checkpoint": str, "checkpoint_sha256": str, "use_compressed": bool, "image_qos_reliability": str,
     "image_qos_depth": int, "mono16_scaling": str, "frame_buffer_size": int,
     "init_stamp_tolerance": float, "catchup_frames": int, "diagnostics_period": float,
     "frame_buffer_max_mb": int, "max_image_pixels": int, "autostart": bool, "exact_max_memory_mb": int,

@@ -136,6 +136,27 @@ def test_node_process_with_a_missing_checkpoint_exits_with_one_clear_line(tmp_pa
     assert len(out) == 1 and "cannot start" in out[0] and "missing.pt" in out[0], out
 
 
+@pytest.mark.ros
+def test_node_process_refuses_a_checkpoint_whose_sha256_differs(tmp_path):
+    """checkpoint_sha256: a file that does not hash to it is one FATAL line, exit 2."""
+    import shutil
+    import subprocess
+    import sys
+
+    from node_support import domain_id, node_env
+    from stmtrack_ros.model import default_checkpoint_path
+    ckpt = tmp_path / "mine.pt"
+    shutil.copy(default_checkpoint_path(), ckpt)
+    r = subprocess.run([sys.executable, "-m", "stmtrack_ros.node.tracker_node", "--ros-args",
+                        "-p", f"checkpoint:={ckpt}", "-p", f"checkpoint_sha256:={'ab' * 32}"],
+                       cwd=REPO, env=node_env(domain_id(43)), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2
+    out = (r.stdout + r.stderr).strip().splitlines()
+    assert len(out) == 1 and "cannot start" in out[0] and "mine.pt" in out[0], out
+    assert "not the expected" in out[0], out
+
+
 # ---- start-up values of the wrong type fail like wrong values (issue #18) ----
 _OF_TYPE = {bool: True, int: 3, float: 0.5, str: "abc"}
 

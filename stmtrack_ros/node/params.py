@@ -78,6 +78,7 @@ TRACKER_SPECS = {
 class NodeSettings:
     """The node's own settings (not the tracker's)."""
     checkpoint: str = ""                       # empty: the bundled small model
+    checkpoint_sha256: str = ""                # expected digest of `checkpoint`; empty: none
     use_compressed: bool = False               # subscribe <image>/compressed instead of image
     image_qos_reliability: str = "best_effort"  # sensor-data QoS; best_effort matches both kinds
     image_qos_depth: int = 1                   # 1 = latest-frame-only at the DDS level too
@@ -94,6 +95,8 @@ class NodeSettings:
 
 NODE_SPECS = {
     "checkpoint": Spec("model checkpoint (.pt); empty = the bundled small model"),
+    "checkpoint_sha256": Spec("64 hex digits the checkpoint file must hash to (sha256sum; quote it in "
+                              "YAML); empty = no check (the bundled model is always checked)"),
     "use_compressed": Spec("subscribe sensor_msgs/CompressedImage on <image>/compressed (the "
                            "image topic as remapped, plus /compressed)"),
     "image_qos_reliability": Spec("image subscription reliability",

@@ -282,7 +282,8 @@ class TrackerNode(LifecycleNode):
         t0 = time.monotonic()
         with warnings.catch_warnings(record=True) as caught:  # as ROS log lines, once each
             warnings.simplefilter("always")
-            self.tracker = Tracker.from_checkpoint(ckpt, self.params)
+            self.tracker = Tracker.from_checkpoint(
+                ckpt, self.params, sha256=self.settings.checkpoint_sha256 or None)
             warm = self.tracker.warm_up()  # compilation and kernel choice now, not on a target
         for text in dict.fromkeys(str(w.message) for w in caught):
             self.log.warning(text)
