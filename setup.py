@@ -12,7 +12,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["stmtrack_ros", "stmtrack_ros.*"]),
-    package_data={"stmtrack_ros": ["models/*.pt", "models/*.pt.sha256", "models/*.md", "model/*.json", "data/demo/*"]},
+    package_data={"stmtrack_ros": ["models/*.pt", "models/*.pt.sha256", "models/*.md", "model/*.json",
+                                   "data/demo/*"]},
     install_requires=[
         "numpy>=1.24",
         "torch>=2.1",

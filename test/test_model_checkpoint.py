@@ -10,8 +10,15 @@ import pytest
 import torch
 
 from conftest import REPO
-from stmtrack_ros.model import (CheckpointError, ModelConfig, STMTrackNet, default_checkpoint_path,
-                                load_checkpoint, resolve_device, save_checkpoint)
+from stmtrack_ros.model import (
+    CheckpointError,
+    ModelConfig,
+    STMTrackNet,
+    default_checkpoint_path,
+    load_checkpoint,
+    resolve_device,
+    save_checkpoint,
+)
 from stmtrack_ros.model.portable import UNUSED_PREFIXES, official_entries, portable_state_dict
 
 
@@ -52,7 +59,8 @@ def refused(path, *fragments, **kw):
 def test_official_snapshot_with_optimizer_state_loads(tmp_path):
     sd = cheap_state_dict()
     p = save(tmp_path, {"epoch": 19, "model_state_dict": sd,
-                        "optimizer_state_dict": {"state": {}, "param_groups": [{"lr": 0.08, "params": [0, 1]}]}})
+                        "optimizer_state_dict": {"state": {},
+                                                 "param_groups": [{"lr": 0.08, "params": [0, 1]}]}})
     net = load_checkpoint(p)
     assert isinstance(net, STMTrackNet) and not net.training
     assert net.config == ModelConfig()
@@ -162,7 +170,8 @@ def test_non_checkpoint_containers(tmp_path):
     refused(save(tmp_path, [1, 2, 3], "list.pt"), "holds a list", "model_state_dict")
     refused(save(tmp_path, {}, "emptydict.pt"), "empty state_dict")
     refused(save(tmp_path, {"epoch": 3, "lr": 0.1}, "notsd.pt"), "not a state_dict checkpoint", "'epoch'")
-    refused(save(tmp_path, {"model_state_dict": [torch.zeros(2)]}, "sdlist.pt"), "'model_state_dict' is a list")
+    refused(save(tmp_path, {"model_state_dict": [torch.zeros(2)]}, "sdlist.pt"),
+            "'model_state_dict' is a list")
 
 
 def test_checkpoint_of_another_architecture(tmp_path):
@@ -193,9 +202,11 @@ def test_missing_unexpected_and_misshaped_keys_are_named(tmp_path):
 
 
 def test_bad_model_config_in_the_file(tmp_path):
-    refused(save(tmp_path, {"model_state_dict": cheap_state_dict(), "model_config": {"head_widht": 64}}, "c1.pt"),
+    refused(save(tmp_path, {"model_state_dict": cheap_state_dict(),
+                            "model_config": {"head_widht": 64}}, "c1.pt"),
             "bad 'model_config'", "unknown keys ['head_widht']")
-    refused(save(tmp_path, {"model_state_dict": cheap_state_dict(), "model_config": {"head_width": "64"}}, "c2.pt"),
+    refused(save(tmp_path, {"model_state_dict": cheap_state_dict(),
+                            "model_config": {"head_width": "64"}}, "c2.pt"),
             "bad 'model_config'", "head_width must be int")
 
 
@@ -207,7 +218,8 @@ def test_non_finite_weights(tmp_path):
 
 def test_default_checkpoint_path_and_its_absence(tmp_path):
     p = default_checkpoint_path()
-    assert p.name == "stmtrack_small.pt" and p.parent.name == "models" and p.parent.parent.name == "stmtrack_ros"
+    assert p.name == "stmtrack_small.pt" and p.parent.name == "models"
+    assert p.parent.parent.name == "stmtrack_ros"
     if not p.exists():
         refused(p, "checkpoint not found")
 
@@ -282,7 +294,8 @@ def test_network_refuses_bad_inputs_with_clear_errors():
 def test_model_package_imports_without_rclpy():
     code = ("import sys; sys.modules['rclpy'] = None; sys.modules['sensor_msgs'] = None; "
             "import stmtrack_ros.model as m; m.load_checkpoint; m.STMTrackNet; "
-            "bad = [k for k in sys.modules if k.split('.')[0] in ('rclpy', 'sensor_msgs') and sys.modules[k]]; "
+            "bad = [k for k in sys.modules "
+            "if k.split('.')[0] in ('rclpy', 'sensor_msgs') and sys.modules[k]]; "
             "assert not bad, bad; print('ok')")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

@@ -7,8 +7,14 @@ pytest.importorskip("sensor_msgs.msg")
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from stmtrack_ros.node import convert  # noqa: E402
-from stmtrack_ros.node.convert import (ImageConversionError, bgr_to_compressed,  # noqa: E402
-                                       bgr_to_image, compressed_to_bgr, image_to_bgr, msg_to_bgr)
+from stmtrack_ros.node.convert import (  # noqa: E402
+    ImageConversionError,
+    bgr_to_compressed,
+    bgr_to_image,
+    compressed_to_bgr,
+    image_to_bgr,
+    msg_to_bgr,
+)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import subprocess
 
 import cv2
 import pytest
+
 from conftest import REPO
 from node_support import domain_id, node_env
 

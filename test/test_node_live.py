@@ -9,8 +9,7 @@ import pytest
 pytest.importorskip("rclpy")
 
 from conftest import shared_path  # noqa: E402
-from node_support import (BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient,  # noqa: E402
-                          domain_id, test_checkpoint)
+from node_support import BUNDLED_CLIP, CLIP_INFO, NodeProcess, RosClient, domain_id, test_checkpoint  # noqa: E402
 from stmtrack_ros.tools.camera_publisher import read_frames  # noqa: E402
 from stmtrack_ros.tracker import Tracker, TrackerParams  # noqa: E402
 
@@ -189,7 +188,7 @@ def test_bad_inputs_encodings_sim_time_and_parameters(tmp_path):
                 assert m.track_id == 1 and m.state in (1, 2)
             # a burst of bad images: all counted, but the log is rate-limited
             logged = proc.log().count("bad image refused")
-            for k in range(10):
+            for _ in range(10):
                 client.image_pub.publish(Image(height=4, width=4, encoding="yuv422", step=8,
                                                data=bytes(32)))
                 time.sleep(0.02)
@@ -269,9 +268,9 @@ def test_compressed_lockstep_lost_and_live_equals_bag_track(tmp_path):
     from rosbags.typesys import Stores, get_typestore
     from sensor_msgs.msg import CompressedImage
 
+    from node_support import track_fields_of
     from stmtrack_ros.node.convert import bgr_to_compressed
     from stmtrack_ros.tools.bags import bag_track, open_writer, read_tracks
-    from node_support import track_fields_of
 
     frames, box = _clip()
     frames = frames[:28]

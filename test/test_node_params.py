@@ -7,8 +7,15 @@ import pytest
 
 from conftest import REPO
 from node_support import test_checkpoint
-from stmtrack_ros.node.params import (NODE_SPECS, TRACKER_SPECS, NodeSettings, all_defaults,
-                                      read_params_file, spec_problem, tracker_params_from)
+from stmtrack_ros.node.params import (
+    NODE_SPECS,
+    TRACKER_SPECS,
+    NodeSettings,
+    all_defaults,
+    read_params_file,
+    spec_problem,
+    tracker_params_from,
+)
 from stmtrack_ros.tracker import TrackerParams
 
 YAML = REPO / "config" / "stmtrack.yaml"

@@ -7,7 +7,7 @@ import pytest
 from conftest import TEST_DATA, shared_path
 from stmtrack_ros.cli import main
 from stmtrack_ros.model import save_checkpoint
-from tracker_support import square_frame, tiny_net, one_thread  # noqa: F401
+from tracker_support import one_thread, square_frame, tiny_net  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ it would otherwise."""
 import pytest
 
 from stmtrack_ros.tracker import Tracker, TrackerParams
-from tracker_support import SQUARE_BOX, square_frame, tiny_net, one_thread  # noqa: F401
+from tracker_support import SQUARE_BOX, one_thread, square_frame, tiny_net  # noqa: F401
 
 
 @pytest.mark.parametrize("mode", ["exact", "bounded"])

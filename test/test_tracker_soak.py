@@ -4,13 +4,12 @@ import gc
 import tracemalloc
 
 import pytest
-
 import torch
 
 from stmtrack_ros.model import STMTrackNet
 from stmtrack_ros.model.backbone_small import small_config
 from stmtrack_ros.tracker import Tracker, TrackerParams
-from tracker_support import SQUARE_BOX, square_frame, one_thread  # noqa: F401
+from tracker_support import SQUARE_BOX, one_thread, square_frame  # noqa: F401
 
 FRAMES = 2000
 

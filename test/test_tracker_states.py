@@ -1,10 +1,9 @@
 """Target states, hysteresis, LOST behaviour, the track/memorize split and geometry from
 net.config, on a tiny random network."""
-import numpy as np
 import pytest
 
 from stmtrack_ros.tracker import Tracker, TrackerParams, TrackState
-from tracker_support import SQUARE_BOX, square_frame, tiny_net, one_thread  # noqa: F401
+from tracker_support import SQUARE_BOX, one_thread, square_frame, tiny_net  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,13 @@ import warnings
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                ParameterType, SetParametersResult)
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -50,14 +55,31 @@ from ..model import default_checkpoint_path
 from ..tracker import Tracker, TrackerInputError, TrackState
 from ..tracker.inputs import check_box
 from .bearing import CameraModel, LatestCamera, bearing_fields, camera_info_beside
-from .convert import (ImageConversionError, ImageTooLargeError, bgr_to_image, draw_track,
-                      msg_to_bgr, track_fields)
+from .convert import (
+    ImageConversionError,
+    ImageTooLargeError,
+    bgr_to_image,
+    draw_track,
+    msg_to_bgr,
+    track_fields,
+)
 from .detections import detection_array, load_vision_msgs
 from .diagnostics import NodeStats, build_status
 from .frame_buffer import Frame, FrameBuffer, LatestSlot
-from .params import (NODE_NAME, NODE_SPECS, TRACKER_SPECS, NodeSettings, all_defaults,
-                     command_line_values, expected, node_defaults, spec_problem,
-                     tracker_params_from, type_problem, unknown_problem)
+from .params import (
+    NODE_NAME,
+    NODE_SPECS,
+    TRACKER_SPECS,
+    NodeSettings,
+    all_defaults,
+    command_line_values,
+    expected,
+    node_defaults,
+    spec_problem,
+    tracker_params_from,
+    type_problem,
+    unknown_problem,
+)
 from .safe_log import SafeLog, one_line
 
 LOG_EVERY_S = 5.0          # rate limit of repeated warnings (bad images, stamps, errors)
