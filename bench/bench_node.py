@@ -27,6 +27,10 @@ def pct(v, q):
 
 
 def main() -> int:
+    # This process stands in for a camera driver (C++ on a robot): with Python's default 5 ms
+    # GIL switch interval its own threads throttle the publishing, as in the node.
+    from stmtrack_ros.node.tracker_node import GIL_SWITCH_INTERVAL_S
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--fps", type=float, default=30.0)

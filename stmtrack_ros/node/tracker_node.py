@@ -84,6 +84,11 @@ from .safe_log import SafeLog, one_line
 
 LOG_EVERY_S = 5.0          # rate limit of repeated warnings (bad images, stamps, errors)
 REQUEST_TIMEOUT_S = 30.0   # a service gives up waiting for the tracking thread after this
+# The tracking thread makes hundreds of short torch calls per frame, each releasing the GIL;
+# with Python's default 5 ms switch interval every re-acquisition can wait behind the
+# executor's threads. Measured with bench/bench_node.py (30 Hz in, bundled model, torch):
+# 5.7 Hz published at 5 ms, 25 Hz at 0.2 ms (docs/node.md, Start-up).
+GIL_SWITCH_INTERVAL_S = 0.0002
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 _PARAM_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
                 float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
@@ -723,6 +728,7 @@ def command_line_problems(argv) -> tuple[list[str], list[str]]:
 
 
 def main(args=None) -> int:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     rclpy.init(args=args)
     node = None
     log = SafeLog(rclpy.logging.get_logger(NODE_NAME))

@@ -65,6 +65,8 @@ def parse_ranges(text: str) -> set[int]:
 
 
 def main(argv=None) -> int:
+    from ..node.tracker_node import GIL_SWITCH_INTERVAL_S
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # its publishing thread, as in the node
     ap = argparse.ArgumentParser(prog="camera_publisher", description=__doc__.split("\n")[0])
     ap.add_argument("source", help="video file or folder of images")
     ap.add_argument("--topic", default="image", help="raw topic (compressed: TOPIC/compressed)")

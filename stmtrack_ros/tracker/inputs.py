@@ -68,6 +68,9 @@ def check_box(box, image_hw) -> tuple:
         raise TrackerInputError(f"box {vals} has NaN or infinite values")
     x, y, w, h = vals
     im_h, im_w = image_hw
+    if w <= 0 or h <= 0:
+        raise TrackerInputError(f"box size {w:g}x{h:g} must be positive (x,y,w,h: width and "
+                                f"height at least {MIN_BOX_SIDE:g} px)")
     if not (w >= MIN_BOX_SIDE and h >= MIN_BOX_SIDE):
         raise TrackerInputError(f"box size {w:g}x{h:g} is too small: width and height must be at "
                                 f"least {MIN_BOX_SIDE:g} px")
