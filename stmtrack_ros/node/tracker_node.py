@@ -40,7 +40,7 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.exceptions import InvalidParameterTypeException
+from rclpy.exceptions import InvalidHandle, InvalidParameterTypeException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -754,7 +754,10 @@ def main(args=None) -> int:
                 node.autostarting = False
                 node.trigger_activate()
             while rclpy.ok() and not node.finished.is_set():
-                executor.spin_once(timeout_sec=0.2)
+                try:
+                    executor.spin_once(timeout_sec=0.2)
+                except InvalidHandle:  # a transition destroyed an entity while the wait set
+                    continue           # was being built; the next one leaves it out
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
     finally:
