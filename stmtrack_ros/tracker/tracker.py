@@ -91,6 +91,17 @@ class _Target:
     memorize_ms: float = 0.0       # duration of the last memory pass
 
 
+@dataclass(frozen=True, eq=False)
+class _Located:
+    """One search crop's outcome: the crop tensor and its query features (a Siamese-keys model
+    reuses them as memory), its scale, the post-processing step and the reported confidence."""
+    query: torch.Tensor
+    features: torch.Tensor
+    scale_q: float
+    step: Step
+    confidence: float
+
+
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
@@ -170,9 +181,6 @@ class Tracker:
     # ---- network calls ----------------------------------------------------------------------
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
         return input_tensor(arr, self.device, self.backend.channels_last)
-
-    def _call(self, which: str, *args):
-        return getattr(self.backend, which)(*args)
 
     # ---- API --------------------------------------------------------------------------------
     def warm_up(self, updates: int = 6) -> float:
@@ -254,20 +262,21 @@ class Tracker:
         s = self.config.q_size
         if p.reuse is not None:
             query, keys, box = p.reuse
-            feature = self._call("memorize", query, self._tensor(box_label_map(s, box)), keys)
+            feature = self.backend.memorize(query, self._tensor(box_label_map(s, box)), keys)
         else:
             scale = math.sqrt(np.prod(p.sz) / np.prod(tg.base_sz))
             crop, r = get_crop(p.frame, p.pos, scale, s, tg.avg)
             wh = p.sz * r                                        # keeps sz's dtype, as official
             label = fg_bg_map(s, wh[0], wh[1])
-            feature = self._call("memorize", self._tensor(crop), self._tensor(label))
+            feature = self.backend.memorize(self._tensor(crop), self._tensor(label))
         ms = _ms(t0)
         return dataclasses.replace(tg, memory=tg.memory.added(p.index, feature), pending=None,
                                    memorize_ms=ms), ms
 
     def _track_pass(self, frame_bgr) -> _Target:
         """The target after the query pass on this frame (the previous frame's memory pass
-        first, when it is still pending)."""
+        first, when it is still pending): select memory, locate, advance the state, plan the
+        memory write."""
         tg = self._target
         if tg is None:
             raise TrackerInputError("the tracker has no target: call init(frame, box) first")
@@ -280,50 +289,84 @@ class Tracker:
         if tg.pending is not None:
             tg, timings["memorize_prev"] = self._memory_pass(tg)
         t1 = time.perf_counter()
-        params, hp, s, bounded = self.params, tg.hp, self.config.q_size, tg.bounded
-        fidx = tg.frame_index + 1
-        frames = tg.memory.select(fidx, tg.prev_pscore > hp.confidence_threshold)
+        params, fidx = self.params, tg.frame_index + 1
+        frames, memory = self._select_memory(tg, fidx)
+        lost = tg.state == TrackState.LOST
+        widen = params.lost_search_scale if tg.bounded and lost else 1.0
+        loc = self._locate(tg, frame, tg.pos, tg.target_scale * widen, frames, memory, timings)
+        t3 = time.perf_counter()
+        state, low = advance(tg.state, tg.low_count, loc.confidence, params)
+        pos, sz, target_scale, box = self._moved(tg, loc.step, state)
+        pending = self._planned_write(tg, frame, fidx, state, loc, pos, sz,
+                                      reusable=not (tg.bounded and lost))  # not the widened crop
+        timings["post"] += _ms(t3)
+        timings["track"] = _ms(t1)
+        result = TrackResult(box=box, confidence=loc.confidence, state=state, frame_index=fidx,
+                             memory_frames=tuple(frames), timings_ms=timings)
+        return dataclasses.replace(
+            tg, pos=pos, sz=sz, target_scale=target_scale, box=box, state=state,
+            frame_index=fidx, prev_pscore=loc.step.pscore, low_count=low, step=loc.step,
+            result=result, pending=pending)
+
+    def _select_memory(self, tg: _Target, fidx: int) -> tuple[list, torch.Tensor]:
+        """The memory frames frame `fidx` reads (frame 0 first for a model whose box branch
+        reads it alone) and their features, gathered (1, M, T, s, s)."""
+        frames = tg.memory.select(fidx, tg.prev_pscore > tg.hp.confidence_threshold)
         if self.config.reg_first_frame and 0 in frames:  # its box branch reads slot 0 alone
             frames.remove(0)
             frames.insert(0, 0)
-        memory = tg.memory.gather(frames)
-        lost = tg.state == TrackState.LOST
-        scale = tg.target_scale * (params.lost_search_scale if bounded and lost else 1.0)
-        crop, scale_q = get_crop(frame, tg.pos, scale, s, tg.avg)
+        return frames, tg.memory.gather(frames)
+
+    def _locate(self, tg: _Target, frame: np.ndarray, centre, scale: float, frames: list,
+                memory: torch.Tensor, timings: dict) -> _Located:
+        """Where the memory read puts the target in the crop around `centre` at `scale` (image
+        px per crop px): crop, query features, memory read, post-processing and the reported
+        confidence (`TrackerParams.confidence`). Adds crop/network/post milliseconds."""
+        t1 = time.perf_counter()
+        s = self.config.q_size
+        crop, scale_q = get_crop(frame, centre, scale, s, tg.avg)
         query = self._tensor(crop)
-        timings["crop"] = _ms(t1)
+        timings["crop"] = timings.get("crop", 0.0) + _ms(t1)
         t2 = time.perf_counter()
-        fq = self._call("query_features", query)
-        score, boxes, _, _ = self._call("read_memory", fq, memory)
+        fq = self.backend.query_features(query)
+        score, boxes, _, _ = self.backend.read_memory(fq, memory)
         score = score[0, :, 0].float().cpu().numpy()
         boxes = boxes[0].float().cpu().numpy()
-        timings["network"] = _ms(t2)
+        timings["network"] = timings.get("network", 0.0) + _ms(t2)
         t3 = time.perf_counter()
-        step = next_state(score, boxes, tg.pos, tg.sz, scale_q, self._window, hp, tg.image_hw, s)
+        step = next_state(score, boxes, centre, tg.sz, scale_q, self._window, tg.hp,
+                          tg.image_hw, s)
         conf = step.score
-        if params.confidence == "first_frame" and len(frames) > 1:
+        if self.params.confidence == "first_frame" and len(frames) > 1:
             k = frames.index(0)  # every read holds frame 0 (memory.py)
-            conf = float(self._call("first_frame_score", fq, memory[:, :, k:k + 1], step.best))
+            conf = float(self.backend.first_frame_score(fq, memory[:, :, k:k + 1], step.best))
         conf = min(max(conf, 0.0), 1.0) if not math.isnan(conf) else 0.0
+        timings["post"] = timings.get("post", 0.0) + _ms(t3)
+        return _Located(query=query, features=fq, scale_q=scale_q, step=step, confidence=conf)
 
-        state, low = advance(tg.state, tg.low_count, conf, params)
-        follow = not bounded or state == TrackState.TRACKING
+    def _moved(self, tg: _Target, step: Step, state: TrackState) -> tuple:
+        """(pos, sz, target_scale, published box) after a frame in this state: the search
+        window follows the step unless bounded and LOST (or lost_follow says so); the published
+        box follows it only while following."""
+        follow = not tg.bounded or state == TrackState.TRACKING
         pos, sz, target_scale, box = tg.pos, tg.sz, tg.target_scale, tg.box
-        if follow or params.lost_follow:   # the search window moves; the published box only when following
+        if follow or self.params.lost_follow:
             pos, sz = step.pos, step.sz
             target_scale = math.sqrt(np.prod(step.sz) / np.prod(tg.base_sz))
         if follow:
             box = tuple(float(v) for v in cxywh_to_xywh(np.concatenate([step.pos, step.sz])))
-        store = (not bounded) or (state == TrackState.TRACKING and conf >= params.memory_threshold)
+        return pos, sz, target_scale, box
+
+    def _planned_write(self, tg: _Target, frame: np.ndarray, fidx: int, state: TrackState,
+                       loc: _Located, pos, sz, reusable: bool) -> _Pending:
+        """The memory write this frame asks for: stored in exact mode, in bounded mode only
+        when TRACKING at memory_threshold or above; a Siamese-keys model reuses the query
+        crop and features when the crop is the plain search crop (`reusable`)."""
+        store = (not tg.bounded) or (state == TrackState.TRACKING
+                                     and loc.confidence >= self.params.memory_threshold)
         reuse = None
-        if store and self._reuse_query and not (bounded and lost):   # not the widened crop
+        if store and self._reuse_query and reusable:
             xywh = np.concatenate([pos - sz / 2, sz])
-            reuse = (query, fq, box_in_centred_crop(xywh, tg.pos, scale_q, s))
-        timings["post"] = _ms(t3)
-        timings["track"] = _ms(t1)
-        result = TrackResult(box=box, confidence=conf, state=state, frame_index=fidx,
-                             memory_frames=tuple(frames), timings_ms=timings)
-        return dataclasses.replace(
-            tg, pos=pos, sz=sz, target_scale=target_scale, box=box, state=state,
-            frame_index=fidx, prev_pscore=step.pscore, low_count=low, step=step, result=result,
-            pending=_Pending(frame, pos.copy(), sz.copy(), fidx, store, reuse))
+            reuse = (loc.query, loc.features,
+                     box_in_centred_crop(xywh, tg.pos, loc.scale_q, self.config.q_size))
+        return _Pending(frame, pos.copy(), sz.copy(), fidx, store, reuse)
