@@ -1,6 +1,6 @@
-"""One source of truth for settings: TrackerParams' defaults = config/stmtrack.yaml = what the
-node declares; the declared ranges agree with TrackerParams.validate(); runtime changes go
-through the parameter callback (the launch file: test_node_launch.py)."""
+"""One source of truth for settings: TrackerParams' defaults and Settings = config/stmtrack.yaml
+= what the node declares; the declared ranges agree with TrackerParams.validate(); runtime
+changes go through the parameter callback (the launch file: test_node_launch.py)."""
 import dataclasses
 
 import pytest
@@ -17,6 +17,7 @@ from stmtrack_ros.node.params import (
     tracker_params_from,
 )
 from stmtrack_ros.tracker import TrackerParams
+from stmtrack_ros.tracker.params import SETTINGS, yaml_lines
 
 YAML = REPO / "config" / "stmtrack.yaml"
 
@@ -47,9 +48,28 @@ def test_declared_ranges_agree_with_validate(name):
     assert _valid(**{name: lo}) and _valid(**{name: hi})
     below = lo - 1 if isinstance(lo, int) else lo - 1e-3
     assert not _valid(**{name: below}) and spec_problem(name, below)
-    if name not in ("lost_frames", "threads"):  # validate has no upper bound; the descriptor does
-        above = hi + 1 if isinstance(hi, int) else hi + 1e-3
-        assert not _valid(**{name: above}) and spec_problem(name, above)
+    above = hi + 1 if isinstance(hi, int) else hi + 1e-3
+    assert not _valid(**{name: above}) and spec_problem(name, above)
+
+
+def test_tracker_descriptors_are_derived_from_the_settings():
+    """Only the settings that apply from the next frame may change while the node runs; the
+    others shape the model or the memory and are read-only (as before the Settings existed)."""
+    for name, s in SETTINGS.items():
+        spec = TRACKER_SPECS[name]
+        assert (spec.description, spec.range, spec.choices) == (s.description, s.range, s.choices)
+    assert {n for n, s in TRACKER_SPECS.items() if s.runtime} == {
+        "confidence", "memory_threshold", "lost_threshold", "lost_frames", "recover_threshold",
+        "lost_search_scale", "lost_follow"}
+
+
+def test_yaml_tracker_block_is_generated_from_the_settings():
+    lines = YAML.read_text().splitlines()
+    block = lines[lines.index("    # --- tracker (TrackerParams) ---") + 1:
+                  lines.index("    # --- node ---")]
+    want = yaml_lines()
+    assert block == want, ("config/stmtrack.yaml's tracker block is out of date; between the "
+                           "tracker and node markers it should read:\n" + "\n".join(want))
 
 
 @pytest.mark.parametrize("name", [n for n, s in TRACKER_SPECS.items() if s.choices])

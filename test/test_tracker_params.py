@@ -1,7 +1,12 @@
-"""TrackerParams: presets, validation reasons, strict from_dict."""
+"""TrackerParams: presets, validation reasons from each field's Setting, strict from_dict,
+and Tracker.set_params applying each field when its Setting says."""
+import dataclasses
+
 import pytest
 
-from stmtrack_ros.tracker import HP_PRESETS, TrackerParams
+from stmtrack_ros.tracker import HP_PRESETS, Tracker, TrackerParams
+from stmtrack_ros.tracker.params import SETTINGS, When
+from tracker_support import one_thread, tiny_net  # noqa: F401
 
 
 def test_presets_are_the_official_test_configs():
@@ -32,6 +37,8 @@ def test_from_dict_rejects_unknown_keys():
     ({"device": "gpu"}, "device"), ({"fp16": True, "bf16": True}, "exclusive"),
     ({"mode": "exact", "fp16": True}, "bounded"), ({"lost_search_scale": 0.5}, "lost_search_scale"),
     ({"compile": "yes"}, "compile"), ({"memory_capacity": True}, "memory_capacity"),
+    ({"lost_frames": 10001}, "lost_frames"), ({"threads": 257}, "threads"),
+    ({"onnx_dir": 3}, "onnx_dir"), ({"device": 0}, "device"), ({"lost_threshold": "0.3"}, "lost_threshold"),
 ])
 def test_validate_gives_reasons(change, word):
     p = TrackerParams(**change)
@@ -39,3 +46,38 @@ def test_validate_gives_reasons(change, word):
     assert why and any(word in w for w in why), why
     with pytest.raises(ValueError, match="invalid tracker parameters"):
         TrackerParams.from_dict(change)
+
+
+def test_every_field_declares_a_setting_a_number_its_range():
+    for f in dataclasses.fields(TrackerParams):
+        s = SETTINGS[f.name]
+        assert s.description and isinstance(s.when, When), f.name
+        if type(f.default) in (int, float):  # the node's descriptor needs a range
+            assert s.range and all(type(v) is type(f.default) for v in s.range), f.name
+            assert s.range[0] <= f.default <= s.range[1], f.name
+        if s.choices:
+            assert f.default in s.choices, f.name
+
+
+# one other valid value per field (on a tracker built with optimize=False)
+_OTHER = {"hp": "otb", "mode": "exact", "memory_capacity": 4, "confidence": "memory",
+          "memory_threshold": 0.5, "lost_threshold": 0.1, "lost_frames": 9,
+          "recover_threshold": 0.9, "lost_search_scale": 2.0, "lost_follow": True,
+          "device": "cuda:0", "fp16": True, "bf16": True, "compile": True, "optimize": True,
+          "threads": 1, "backend": "onnxruntime", "onnx_dir": "elsewhere"}
+
+
+def test_set_params_applies_or_refuses_each_field_as_its_setting_says():
+    assert set(_OTHER) == set(SETTINGS)
+    base = TrackerParams(optimize=False)
+    tr = Tracker(tiny_net(), base)
+    for name, value in _OTHER.items():
+        new = base.replace(**{name: value})
+        if SETTINGS[name].when is When.RESTART:
+            with pytest.raises(ValueError, match=f"{name} cannot change on a running tracker"):
+                tr.set_params(new)
+            assert tr.params is base, name  # refused: nothing changed
+        else:
+            tr.set_params(new)
+            assert tr.params == new, name
+            tr.set_params(base)

@@ -1,4 +1,4 @@
-"""The node's parameters: every `TrackerParams` field (its defaults are the truth) plus the
+"""The node's parameters: every `TrackerParams` field (described by its `Setting`) plus the
 node's own wiring settings, each with a description and a range for `ros2 param describe`,
 and the reader for `config/stmtrack.yaml` that the CLI tools share with the node."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import yaml
 
-from ..tracker.params import BACKENDS, CONFIDENCES, HP_PRESETS, MODES, TrackerParams
+from ..tracker.params import SETTINGS, TrackerParams, When
 from .convert import MAX_IMAGE_PIXELS, MONO16_SCALINGS
 
 NODE_NAME = "stmtrack"
@@ -40,38 +40,9 @@ class Spec:
     runtime: bool = False
 
 
-# Ranges mirror TrackerParams.validate(); test_node_params checks that they agree.
-TRACKER_SPECS = {
-    "hp": Spec("hyper-parameter preset (official test configuration)", choices=tuple(HP_PRESETS)),
-    "mode": Spec("memory mode: exact = official unbounded memory, bounded = O(capacity)",
-                 choices=MODES),
-    "memory_capacity": Spec("bounded mode: memory frames kept", range=(2, 1024)),
-    "confidence": Spec("the read behind the reported confidence: memory (official) or "
-                       "first_frame (frame 0 alone: drops on a drift)", choices=CONFIDENCES,
-                       runtime=True),
-    "memory_threshold": Spec("bounded mode: confidence a frame needs to enter memory",
-                             range=(0.0, 1.0), runtime=True),
-    "lost_threshold": Spec("confidence below this counts toward LOST", range=(0.0, 1.0),
-                           runtime=True),
-    "lost_frames": Spec("consecutive low-confidence frames before LOST", range=(1, 10000),
-                        runtime=True),
-    "recover_threshold": Spec("LOST -> TRACKING at this confidence (>= lost_threshold)",
-                              range=(0.0, 1.0), runtime=True),
-    "lost_search_scale": Spec("bounded mode: search region scale while LOST (1 = off)",
-                              range=(1.0, 4.0), runtime=True),
-    "lost_follow": Spec("bounded mode: while LOST the search follows its best candidate "
-                        "(published box frozen)", runtime=True),
-    "device": Spec("torch device: cpu, cuda or cuda:N (falls back to cpu with a warning)"),
-    "fp16": Spec("CUDA float16 autocast (bounded mode only; ignored on cpu)"),
-    "bf16": Spec("CUDA bfloat16 autocast (bounded mode only; ignored on cpu)"),
-    "compile": Spec("torch.compile the network passes"),
-    "optimize": Spec("BN-folded channels_last inference copy of the network"),
-    "threads": Spec("torch intra-op threads (0 = torch's default)", range=(0, 256)),
-    "backend": Spec("what runs the network: torch, onnxruntime (fast on a CPU) or tensorrt "
-                    "(GPU engines; docs/deploy.md)", choices=BACKENDS),
-    "onnx_dir": Spec("onnxruntime/tensorrt: folder written by `stmtrack export`; empty = export "
-                     "into the cache on start"),
-}
+# The tracker's, derived from its Settings: a FRAME setting may change while the node runs.
+TRACKER_SPECS = {name: Spec(s.description, s.range, s.choices, runtime=s.when is When.FRAME)
+                 for name, s in SETTINGS.items()}
 
 
 @dataclass(frozen=True)

@@ -558,7 +558,7 @@ class TrackerNode(LifecycleNode):
                 req.message = one_line(f"init failed: {type(e).__name__}: {e}; "
                                        + self._keeping(), 500)
                 return
-            tracker.params = self.params  # a runtime change that landed meanwhile
+            tracker.set_params(self.params)  # a runtime change that landed meanwhile
             self.tracker = tracker
             self._track_id = self._next_track_id
             self._next_track_id += 1
@@ -681,11 +681,11 @@ class TrackerNode(LifecycleNode):
             return SetParametersResult(successful=True)
         try:
             new = self.params.replace(**tracker_changes) if tracker_changes else self.params
+            if tracker_changes:  # from the next frame (the others are read-only)
+                self.tracker.set_params(new)
         except (ValueError, TypeError) as e:
             return SetParametersResult(successful=False, reason=str(e))
-        if tracker_changes:
-            self.tracker.params = new  # the tracker reads its thresholds on every frame
-            self.params = new
+        self.params = new
         if node_changes:
             self.settings = dataclasses.replace(self.settings, **node_changes)
         changed = ", ".join(f"{p.name}={p.value!r}" for p in changes)

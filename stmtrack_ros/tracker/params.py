@@ -1,10 +1,13 @@
-"""Tracker settings. `TrackerParams` defaults are the single source of truth for the library,
-the CLI and the node (`config/stmtrack.yaml` mirrors them); the per-benchmark hyper-parameter
-presets are the official test configurations (reference spec §5.1)."""
+"""Tracker settings. Each `TrackerParams` field declares its default, description, range or
+choices and when a change applies (`Setting`) once, for the library, the CLI and the node
+(its parameter descriptors; `config/stmtrack.yaml` carries `yaml_lines()`); the per-benchmark
+hyper-parameter presets are the official test configurations (reference spec §5.1)."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+import textwrap
+from dataclasses import dataclass, field, fields
+from enum import Enum
 
 
 @dataclass(frozen=True)
@@ -42,97 +45,107 @@ CONFIDENCES = ("memory", "first_frame")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 
+class When(Enum):
+    """When a change to a running Tracker's setting takes effect (`Tracker.set_params`); the
+    node lets the FRAME ones change while it runs and declares the others read-only."""
+    FRAME = "from the next frame"
+    INIT = "from the next init"
+    RESTART = "with a new Tracker"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one TrackerParams field takes, declared once: `validate()`, `Tracker.set_params`,
+    the node's parameter descriptors and config/stmtrack.yaml's comments are read from it.
+    The type is the default's."""
+    description: str
+    range: tuple | None = None     # (min, max), inclusive, of the field's type
+    choices: tuple | None = None   # the allowed strings
+    when: When = When.RESTART
+    noun: str = ""                 # what a choice names ("a preset"), said when one is refused
+
+
+def setting(default, description: str, **spec):
+    """A TrackerParams field with its default and its Setting."""
+    return field(default=default, metadata={Setting: Setting(description, **spec)})
+
+
+_UNIT = (0.0, 1.0)
+
+
 @dataclass
 class TrackerParams:
     """What a user of the tracker may set. The confidence (what the thresholds compare with, and
     what a result reports) is a raw network score at the chosen location, sigmoid(cls)·sigmoid(ctr)
     in [0, 1], read as `confidence` says (CONFIDENCES)."""
-    hp: str = "got10k"                 # hyper-parameter preset (HP_PRESETS)
-    mode: str = "bounded"              # "exact": official, unbounded memory; "bounded": O(capacity)
-    memory_capacity: int = 8           # bounded: representatives kept over the history
-    # CONFIDENCES: the read behind the reported score. first_frame: better than memory on the
-    # long-term proxy on every score but LOST precision (AUROC 0.89 vs 0.86, AUC 0.596 vs 0.572)
-    # and on shared/data (AUROC 0.96 vs 0.36, AUC 0.608 vs 0.604); docs/longterm.md
-    confidence: str = "first_frame"
+    hp: str = setting("got10k", "hyper-parameter preset (official test configuration)",
+                      choices=tuple(HP_PRESETS), when=When.INIT, noun="a preset")
+    mode: str = setting("bounded", "memory mode: exact = official unbounded memory, bounded = "
+                        "O(capacity)", choices=MODES, when=When.INIT)
+    memory_capacity: int = setting(8, "bounded mode: memory frames kept", range=(2, 1024),
+                                   when=When.INIT)
+    # first_frame: better than memory on the long-term proxy on every score but LOST precision
+    # (AUROC 0.89 vs 0.86, AUC 0.596 vs 0.572) and on shared/data (AUROC 0.96 vs 0.36, AUC
+    # 0.608 vs 0.604); docs/longterm.md
+    confidence: str = setting("first_frame", "the read behind the reported confidence: memory "
+                              "(official) or first_frame (frame 0 alone: drops on a drift)",
+                              choices=CONFIDENCES, when=When.FRAME)
     # thresholds: below the bundled model's confidence on tracked DAVIS frames (p10 0.6), above
     # it on frames without the target (blank: 0.03-0.21); MODEL_CARD "LOST"
-    memory_threshold: float = 0.3      # bounded: a frame enters memory only at this confidence
-    lost_threshold: float = 0.25       # confidence below this counts toward LOST ...
-    lost_frames: int = 5               # ... for this many consecutive frames
-    recover_threshold: float = 0.3     # LOST -> TRACKING at this confidence (>= lost_threshold)
+    memory_threshold: float = setting(0.3, "bounded mode: confidence a frame needs to enter "
+                                      "memory", range=_UNIT, when=When.FRAME)
+    lost_threshold: float = setting(0.25, "confidence below this counts toward LOST",
+                                    range=_UNIT, when=When.FRAME)
+    lost_frames: int = setting(5, "consecutive low-confidence frames before LOST",
+                               range=(1, 10000), when=When.FRAME)
+    recover_threshold: float = setting(0.3, "LOST -> TRACKING at this confidence (>= "
+                                       "lost_threshold)", range=_UNIT, when=When.FRAME)
     # the bundled model does not find its target in a widened crop (MODEL_CARD "LOST"): off
-    lost_search_scale: float = 1.0     # bounded: search region x this while LOST (1 = off)
-    # bounded, while LOST: the search window follows its best candidate (the published box
-    # stays frozen, nothing enters memory), so a target that comes back near it is found again
-    # and a false LOST does not end the track (docs/longterm.md)
-    lost_follow: bool = False
-    device: str = "cpu"                # "cpu", "cuda" or "cuda:N" (falls back to cpu, with a warning)
-    fp16: bool = False                 # CUDA autocast float16 (ignored on cpu)
-    bf16: bool = False                 # CUDA autocast bfloat16 (ignored on cpu)
-    compile: bool = False              # torch.compile the network passes
-    optimize: bool = True              # BN-folded, channels_last inference copy of the network
-    threads: int = 0                   # torch intra-op threads, set for the whole process; 0 = leave as is
-    backend: str = "torch"             # BACKENDS: what runs the network passes
-    onnx_dir: str = ""                 # onnxruntime/tensorrt: `stmtrack export` folder; "" = the cache
+    lost_search_scale: float = setting(1.0, "bounded mode: search region scale while LOST "
+                                       "(1 = off)", range=(1.0, 4.0), when=When.FRAME)
+    # nothing enters memory meanwhile; a target that comes back near the followed candidate
+    # is found again and a false LOST does not end the track (docs/longterm.md)
+    lost_follow: bool = setting(False, "bounded mode: while LOST the search follows its best "
+                                "candidate (published box frozen)", when=When.FRAME)
+    device: str = setting("cpu", "torch device: cpu, cuda or cuda:N (falls back to cpu with a "
+                          "warning)")
+    fp16: bool = setting(False, "CUDA float16 autocast (bounded mode only; ignored on cpu)")
+    bf16: bool = setting(False, "CUDA bfloat16 autocast (bounded mode only; ignored on cpu)")
+    compile: bool = setting(False, "torch.compile the network passes")
+    optimize: bool = setting(True, "BN-folded channels_last inference copy of the network")
+    # set for the whole process (torch.set_num_threads)
+    threads: int = setting(0, "torch intra-op threads (0 = torch's default)", range=(0, 256))
+    backend: str = setting("torch", "what runs the network: torch, onnxruntime (fast on a CPU) "
+                           "or tensorrt (GPU engines; docs/deploy.md)", choices=BACKENDS)
+    onnx_dir: str = setting("", "onnxruntime/tensorrt: folder written by `stmtrack export`; "
+                            "empty = export into the cache on start")
 
     @property
     def hyper(self) -> HyperParams:
         return HP_PRESETS[self.hp]
 
     def validate(self) -> list[str]:
-        """Reasons this parameter set is unusable (empty when fine)."""
-        why = []
-        if self.hp not in HP_PRESETS:
-            why.append(f"hp={self.hp!r} is not a preset; choose one of {', '.join(HP_PRESETS)}")
-        if self.mode not in MODES:
-            why.append(f"mode={self.mode!r}; choose 'exact' or 'bounded'")
-        if self.confidence not in CONFIDENCES:
-            why.append(f"confidence={self.confidence!r}; choose one of {', '.join(CONFIDENCES)}")
-        if not isinstance(self.memory_capacity, int) or isinstance(self.memory_capacity, bool) \
-                or not 2 <= self.memory_capacity <= 1024:
-            why.append(f"memory_capacity={self.memory_capacity!r} must be an integer in 2..1024")
-        for name in ("memory_threshold", "lost_threshold", "recover_threshold"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                why.append(f"{name}={v!r} must be a number in [0, 1]")
+        """Reasons this parameter set is unusable (empty when fine): each field against its
+        Setting, then the combinations."""
+        why = [w for f in fields(self) if (w := value_problem(f.name, getattr(self, f.name)))]
         if not why and self.recover_threshold < self.lost_threshold:
             why.append(f"recover_threshold={self.recover_threshold} must be >= "
                        f"lost_threshold={self.lost_threshold} (hysteresis)")
-        if not isinstance(self.lost_frames, int) or isinstance(self.lost_frames, bool) \
-                or self.lost_frames < 1:
-            why.append(f"lost_frames={self.lost_frames!r} must be an integer >= 1")
-        v = self.lost_search_scale
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1.0 <= v <= 4.0:
-            why.append(f"lost_search_scale={v!r} must be a number in [1, 4]")
         dev = self.device
-        if not isinstance(dev, str) or not (dev in ("cpu", "cuda") or
-                                            (dev.startswith("cuda:") and dev[5:].isdigit())):
+        if isinstance(dev, str) and not (dev in ("cpu", "cuda") or
+                                         (dev.startswith("cuda:") and dev[5:].isdigit())):
             why.append(f"device={dev!r}; use 'cpu', 'cuda' or 'cuda:N'")
-        for name in ("lost_follow", "fp16", "bf16", "compile", "optimize"):
-            if not isinstance(getattr(self, name), bool):
-                why.append(f"{name}={getattr(self, name)!r} must be true or false")
         if self.fp16 is True and self.bf16 is True:
             why.append("fp16 and bf16 are exclusive; set at most one")
         if (self.fp16 is True or self.bf16 is True) and self.mode == "exact":
             why.append("fp16/bf16 change the numbers; use them with mode 'bounded' only")
-        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
-            why.append(f"threads={self.threads!r} must be an integer >= 0")
-        why += self._backend_problems()
-        return why
-
-    def _backend_problems(self) -> list[str]:
-        if self.backend not in BACKENDS:
-            return [f"backend={self.backend!r}; choose one of {', '.join(BACKENDS)}"]
-        why = []
-        if not isinstance(self.onnx_dir, str):
-            why.append(f"onnx_dir={self.onnx_dir!r} must be a folder path (text; empty = the cache)")
-        if self.backend == "torch":
-            return why
-        if self.compile is True:
-            why.append(f"compile applies to backend torch only; set it false with backend {self.backend}")
-        if self.fp16 is True or self.bf16 is True:
-            why.append(f"fp16/bf16 apply to backend torch only (TensorRT's precision is the engine's); "
-                       f"set them false with backend {self.backend}")
+        if self.backend in BACKENDS and self.backend != "torch":
+            if self.compile is True:
+                why.append(f"compile applies to backend torch only; set it false with backend "
+                           f"{self.backend}")
+            if self.fp16 is True or self.bf16 is True:
+                why.append(f"fp16/bf16 apply to backend torch only (TensorRT's precision is the "
+                           f"engine's); set them false with backend {self.backend}")
         return why
 
     def check(self) -> TrackerParams:
@@ -156,3 +169,57 @@ class TrackerParams:
 
     def replace(self, **changes) -> TrackerParams:
         return dataclasses.replace(self, **changes).check()
+
+
+SETTINGS: dict[str, Setting] = {f.name: f.metadata[Setting] for f in fields(TrackerParams)}
+_KINDS = {f.name: type(f.default) for f in fields(TrackerParams)}
+
+
+def value_problem(name: str, value) -> str | None:
+    """Why `value` cannot be TrackerParams field `name` by its Setting (type, range, choices);
+    None when it can."""
+    s, kind = SETTINGS[name], _KINDS[name]
+    number = not isinstance(value, bool) and isinstance(value, int if kind is int else (int, float))
+    inside = s.range is None or (number and s.range[0] <= value <= s.range[1])
+    if kind is bool and not isinstance(value, bool):
+        return f"{name}={value!r} must be true or false"
+    if kind is int and not (number and inside):
+        return f"{name}={value!r} must be an integer" + (
+            f" in {s.range[0]}..{s.range[1]}" if s.range else "")
+    if kind is float and not (number and inside):
+        return f"{name}={value!r} must be a number" + (
+            f" in [{s.range[0]:g}, {s.range[1]:g}]" if s.range else "")
+    if kind is str and s.choices is not None and value not in s.choices:
+        return (f"{name}={value!r}" + (f" is not {s.noun}" if s.noun else "")
+                + f"; choose one of {', '.join(s.choices)}")
+    if kind is str and not isinstance(value, str):
+        return f"{name}={value!r} must be a string"
+    return None
+
+
+def _yaml_value(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if not isinstance(value, str) else (value or '""')
+
+
+def yaml_lines(indent: str = "    ", width: int = 110) -> list[str]:
+    """The tracker block of config/stmtrack.yaml: every field with its default and, as a
+    comment, what it takes and whether the node may change it while it runs (test_node_params
+    keeps the file equal to this)."""
+    out = []
+    for f in fields(TrackerParams):
+        s = SETTINGS[f.name]
+        head = f"{indent}{f.name}: {_yaml_value(f.default)}"
+        col = max(len(head) + 1, 31)
+        room = width - col - 2
+        text = textwrap.wrap(s.description, room)
+        for tag in ((f"({' | '.join(s.choices)})" if s.choices else ""),
+                    (f"[{s.range[0]}, {s.range[1]}]" if s.range else ""),
+                    ("(runtime)" if s.when is When.FRAME else "")):
+            if tag and len(text[-1]) + 1 + len(tag) <= room:
+                text[-1] += " " + tag
+            elif tag:
+                text.append(tag)
+        out += [f"{(head if i == 0 else ''):<{col}}# {line}" for i, line in enumerate(text)]
+    return out

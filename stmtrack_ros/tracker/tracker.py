@@ -50,7 +50,7 @@ from .crop import box_in_centred_crop, box_label_map, fg_bg_map, get_crop
 from .inputs import as_bgr, check_box
 from .lost import advance
 from .memory import BoundedMemory, ExactMemory
-from .params import HyperParams, TrackerParams
+from .params import SETTINGS, HyperParams, TrackerParams, When
 from .postprocess import Step, cosine_window, next_state
 from .result import TrackerInputError, TrackResult, TrackState
 
@@ -136,14 +136,13 @@ class Tracker:
         self._target: _Target | None = None
 
     def set_params(self, params: TrackerParams) -> None:
-        """Change settings on a live tracker. confidence, the thresholds, lost_* and
-        memory_threshold apply from the next frame; hp, mode and memory_capacity from the next
-        `init`; the rest (device, precision, compile, optimize, threads, backend, onnx_dir) need
-        a new Tracker (ValueError)."""
+        """Change settings on a live tracker, each when its `Setting.when` says: confidence,
+        the thresholds and lost_* from the next frame; hp, mode and memory_capacity from the
+        next `init`; the rest (device, precision, compile, optimize, threads, backend,
+        onnx_dir) need a new Tracker (ValueError, nothing changed)."""
         params = params.check()
-        fixed = [n for n in ("device", "fp16", "bf16", "compile", "optimize", "threads", "backend",
-                             "onnx_dir")
-                 if getattr(params, n) != getattr(self.params, n)]
+        fixed = [n for n, s in SETTINGS.items() if s.when is When.RESTART
+                 and getattr(params, n) != getattr(self.params, n)]
         if fixed:
             raise ValueError(f"{', '.join(fixed)} cannot change on a running tracker; "
                              "build a new Tracker")
