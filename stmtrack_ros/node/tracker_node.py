@@ -550,7 +550,9 @@ class TrackerNode(LifecycleNode):
             frame = req.frame
             t0 = time.monotonic()
             try:
-                tracker, result = start_target(self.tracker, frame.bgr, req.box)
+                # self.params, not the running tracker's: after an exact-mode budget switch
+                # those say bounded, and a new target starts in the mode the user set
+                tracker, result = start_target(self.tracker, frame.bgr, req.box, self.params)
             except TrackerInputError as e:
                 req.message = one_line(f"init refused: {e}; " + self._keeping())
                 return
