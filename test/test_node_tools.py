@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from node_support import BUNDLED_CLIP, CLIP_INFO
+from stmtrack_ros.datasets import DatasetError
 from stmtrack_ros.tools.camera_publisher import parse_ranges, read_frames
 
 
@@ -26,11 +27,11 @@ def test_read_frames_from_a_folder_sorted_and_resized(tmp_path):
     frames = read_frames(tmp_path, size=(6, 5))
     assert [int(f[0, 0, 0]) for f in frames] == [0, 50, 100] and frames[0].shape == (5, 6, 3)
     assert len(read_frames(tmp_path, max_frames=2)) == 2
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DatasetError, match="not found"):
         read_frames(tmp_path / "missing")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match="no images"):
+    with pytest.raises(DatasetError, match="no images"):
         read_frames(empty)
 
 

@@ -18,7 +18,6 @@ file is written last (atomically), so an interrupted run leaves nothing half-wri
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -73,14 +72,8 @@ class TrackerSpec:
 
 
 def _file_sha256(path) -> str | None:
-    p = Path(path)
-    if not p.is_file():
-        return None
-    h = hashlib.sha256()
-    with p.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from ..model.checkpoint import file_sha256  # here: the runner imports no torch until it runs
+    return file_sha256(path) if Path(path).is_file() else None
 
 
 @dataclass(frozen=True)

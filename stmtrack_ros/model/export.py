@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checkpoint import file_sha256
 from .portable import state_dict_sha256
 
 MANIFEST_NAME = "manifest.json"
@@ -94,14 +95,6 @@ def weights_sha256(net) -> str:
     from (the cache key; independent of the checkpoint file's layout)."""
     h = hashlib.sha256(json.dumps(net.config.to_dict(), sort_keys=True).encode())
     h.update(state_dict_sha256(net.state_dict()).encode())
-    return h.hexdigest()
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 

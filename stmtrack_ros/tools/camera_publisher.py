@@ -7,6 +7,7 @@ Used by `make demo` and the tests; on a robot the real camera driver takes its p
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -14,39 +15,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+from ..datasets import DatasetError
+from ..datasets.frame_source import FrameSource
+
 RAW_ENCODINGS = ("bgr8", "rgb8", "bgra8", "rgba8", "mono8", "mono16")
 COMPRESSED = ("jpeg", "png")
 
 
 def read_frames(source: str | Path, max_frames: int | None = None,
                 size: tuple[int, int] | None = None) -> list[np.ndarray]:
-    """BGR frames of a video file or an image folder (sorted by name)."""
-    source = Path(source)
-    frames = []
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {source}")
-        for p in files[:max_frames]:
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if img is None:
-                raise ValueError(f"cannot read image {p}")
-            frames.append(img)
-    elif source.is_file():
-        cap = cv2.VideoCapture(str(source))
-        try:
-            while max_frames is None or len(frames) < max_frames:
-                ok, img = cap.read()
-                if not ok:
-                    break
-                frames.append(img)
-        finally:
-            cap.release()
-        if not frames:
-            raise ValueError(f"no frames decoded from {source}")
-    else:
-        raise FileNotFoundError(f"camera source {source} does not exist")
+    """BGR frames of a video file or an image folder (in frame order, as `stmtrack track`
+    reads them: `datasets.FrameSource`), at most `max_frames`, resized to `size` (w, h)."""
+    frames = list(itertools.islice(FrameSource(source), max_frames))
+    if not frames:
+        raise DatasetError(f"no frames decoded from {source}")
     if size is not None:
         frames = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
     return frames
@@ -94,7 +76,7 @@ def main(argv=None) -> int:
 
     try:
         frames = read_frames(args.source, args.max_frames)
-    except (FileNotFoundError, ValueError) as e:
+    except ValueError as e:  # DatasetError: missing, empty or unreadable
         print(f"camera_publisher: error: {e}", file=sys.stderr)
         return 2
     blank = parse_ranges(args.blank)

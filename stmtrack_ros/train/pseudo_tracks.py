@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -24,36 +25,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..datasets import DatasetError, list_images
+from ..datasets import DatasetError
+from ..datasets.frame_source import FrameSource
 from ..eval import peers
 from ..eval.metrics import rect_iou
 from .sampler import random_textured_box
 
-VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm")
-
 
 def read_frames(source, step: int = 1, max_side: int = 640) -> list:
-    """BGR frames of a video file or an image folder: every `step`-th one, shrunk so that the
-    longer side is at most `max_side`."""
+    """BGR frames of a video file or an image folder (`datasets.FrameSource`): every `step`-th
+    one, shrunk so that the longer side is at most `max_side`."""
     source = Path(source)
-    if source.is_dir():
-        frames = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in list_images(source)[::step]]
-    elif source.suffix.lower() in VIDEO_SUFFIXES and source.is_file():
-        cap, frames, n = cv2.VideoCapture(str(source)), [], 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if n % step == 0:
-                frames.append(frame)
-            n += 1
-        cap.release()
-    else:
-        raise FileNotFoundError(f"{source}: not an image folder or a video file "
-                                f"({', '.join(VIDEO_SUFFIXES)})")
-    frames = [f for f in frames if f is not None]
+    if not (source.is_dir() or source.is_file()):
+        raise FileNotFoundError(f"{source}: not an image folder or a video file")
+    frames = list(itertools.islice(FrameSource(source), 0, None, step))
     if len(frames) < 2:
-        raise FileNotFoundError(f"{source}: fewer than 2 readable frames")
+        raise DatasetError(f"{source}: fewer than 2 readable frames")
     scale = min(1.0, max_side / max(frames[0].shape[:2]))
     if scale < 1.0:
         frames = [cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for f in frames]
