@@ -107,6 +107,10 @@ class TrackerParams:
     # is found again and a false LOST does not end the track (docs/longterm.md)
     lost_follow: bool = setting(False, "bounded mode: while LOST the search follows its best "
                                 "candidate (published box frozen)", when=When.FRAME)
+    # crops at the target's scale scanned round-robin (tracker/redetect.py); a candidate at
+    # recover_threshold is confirmed by the next frame's local search there (docs/longterm.md)
+    redetect_tiles: int = setting(2, "bounded mode: whole-frame re-detection while LOST, "
+                                  "crops per frame; 0 = off", range=(0, 64), when=When.FRAME)
     device: str = setting("cpu", "torch device: cpu, cuda or cuda:N (falls back to cpu with a "
                           "warning)")
     fp16: bool = setting(False, "CUDA float16 autocast (bounded mode only; ignored on cpu)")

@@ -52,6 +52,7 @@ from .lost import advance
 from .memory import BoundedMemory, ExactMemory
 from .params import SETTINGS, HyperParams, TrackerParams, When
 from .postprocess import Step, cosine_window, next_state
+from .redetect import tile_centres
 from .result import TrackerInputError, TrackResult, TrackState
 
 
@@ -64,6 +65,18 @@ class _Pending:
     index: int
     store: bool
     reuse: tuple | None = None     # (query crop tensor, its query features, box xyxy in crop)
+
+
+@dataclass(frozen=True)
+class Redetection:
+    """The whole-frame search of one track (bounded mode, while LOST): what the node reports."""
+    searching: bool = False        # the last frame was LOST with re-detection on
+    candidate: bool = False        # the search window sits on a tile's candidate, to confirm
+    next_tile: int = 0             # round-robin position in the tile grid
+    tiles: int = 0                 # crops in the grid at the target's scale (last frame)
+    tiles_scanned: int = 0         # crops scanned since init
+    candidates: int = 0            # candidates at recover_threshold found in them
+    recoveries: int = 0            # candidates the next frame's local search confirmed
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +102,7 @@ class _Target:
     result: TrackResult
     step: Step | None = None       # post-processing details of the last track (diagnostics)
     memorize_ms: float = 0.0       # duration of the last memory pass
+    search: Redetection = Redetection()
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,6 +178,11 @@ class Tracker:
     def last_step(self) -> Step | None:
         """Post-processing details of the last track (diagnostics); None before one."""
         return self._target.step if self._target is not None else None
+
+    @property
+    def redetection(self) -> Redetection:
+        """The whole-frame search's state and counts for this track (diagnostics)."""
+        return self._target.search if self._target is not None else Redetection()
 
     @property
     def last_memorize_ms(self) -> float:
@@ -292,21 +311,57 @@ class Tracker:
         frames, memory = self._select_memory(tg, fidx)
         lost = tg.state == TrackState.LOST
         widen = params.lost_search_scale if tg.bounded and lost else 1.0
-        loc = self._locate(tg, frame, tg.pos, tg.target_scale * widen, frames, memory, timings)
+        loc = self._locate(tg, frame, tg.pos, tg.target_scale * widen, frames, memory,
+                           self._window, timings)
         t3 = time.perf_counter()
         state, low = advance(tg.state, tg.low_count, loc.confidence, params)
         pos, sz, target_scale, box = self._moved(tg, loc.step, state)
+        search = tg.search
+        if tg.bounded and lost and state == TrackState.TRACKING and search.candidate:
+            search = dataclasses.replace(search, recoveries=search.recoveries + 1)
+        searching = tg.bounded and state == TrackState.LOST and params.redetect_tiles > 0
+        search = dataclasses.replace(search, searching=searching, candidate=False)
+        if searching:
+            t4 = time.perf_counter()
+            found, search = self._scan_tiles(tg, frame, frames, memory, search)
+            if found is not None:       # the next frame's local search confirms it, or not
+                pos, sz = found.step.pos, found.step.sz
+                target_scale = math.sqrt(np.prod(sz) / np.prod(tg.base_sz))
+            elif tg.search.candidate and not params.lost_follow:  # not confirmed: back to the box
+                pos, sz = xywh_to_cxywh(np.array(box, dtype=np.float64)).reshape(2, 2)
+                target_scale = math.sqrt(np.prod(sz) / np.prod(tg.base_sz))
+            timings["redetect"] = _ms(t4)
         pending = self._planned_write(tg, frame, fidx, state, loc, pos, sz,
                                       reusable=not (tg.bounded and lost))  # not the widened crop
-        timings["post"] += _ms(t3)
+        timings["post"] += _ms(t3) - timings.get("redetect", 0.0)
         timings["track"] = _ms(t1)
         result = TrackResult(box=box, confidence=loc.confidence, state=state, frame_index=fidx,
                              memory_frames=tuple(frames), timings_ms=timings)
         return dataclasses.replace(
             tg, pos=pos, sz=sz, target_scale=target_scale, box=box, state=state,
             frame_index=fidx, prev_pscore=loc.step.pscore, low_count=low, step=loc.step,
-            result=result, pending=pending)
+            result=result, pending=pending, search=search)
 
+    def _scan_tiles(self, tg: _Target, frame: np.ndarray, frames: list, memory: torch.Tensor,
+                    search: Redetection) -> tuple:
+        """(the best candidate at recover_threshold or None, the search's new counts) after
+        scanning the next `redetect_tiles` crops of the grid at the target's scale."""
+        c = self.config
+        tiles = tile_centres(tg.image_hw, tg.target_scale, (c.score_size - 1) * c.total_stride)
+        n = min(self.params.redetect_tiles, len(tiles))
+        flat = np.zeros_like(self._window)      # no cosine-window bonus away from the box
+        best = None
+        for i in range(n):
+            centre = np.array(tiles[(search.next_tile + i) % len(tiles)], dtype=np.float64)
+            loc = self._locate(tg, frame, centre, tg.target_scale, frames, memory, flat, {})
+            if loc.confidence >= self.params.recover_threshold and \
+                    (best is None or loc.confidence > best.confidence):
+                best = loc
+        search = dataclasses.replace(
+            search, candidate=best is not None, next_tile=(search.next_tile + n) % len(tiles),
+            tiles=len(tiles), tiles_scanned=search.tiles_scanned + n,
+            candidates=search.candidates + (best is not None))
+        return best, search
     def _select_memory(self, tg: _Target, fidx: int) -> tuple[list, torch.Tensor]:
         """The memory frames frame `fidx` reads (frame 0 first for a model whose box branch
         reads it alone) and their features, gathered (1, M, T, s, s)."""
@@ -317,10 +372,11 @@ class Tracker:
         return frames, tg.memory.gather(frames)
 
     def _locate(self, tg: _Target, frame: np.ndarray, centre, scale: float, frames: list,
-                memory: torch.Tensor, timings: dict) -> _Located:
+                memory: torch.Tensor, window: np.ndarray, timings: dict) -> _Located:
         """Where the memory read puts the target in the crop around `centre` at `scale` (image
         px per crop px): crop, query features, memory read, post-processing and the reported
-        confidence (`TrackerParams.confidence`). Adds crop/network/post milliseconds."""
+        confidence (`TrackerParams.confidence`); `window`: the cosine-window bonus per cell.
+        Adds crop/network/post milliseconds."""
         t1 = time.perf_counter()
         s = self.config.q_size
         crop, scale_q = get_crop(frame, centre, scale, s, tg.avg)
@@ -333,7 +389,7 @@ class Tracker:
         boxes = boxes[0].float().cpu().numpy()
         timings["network"] = timings.get("network", 0.0) + _ms(t2)
         t3 = time.perf_counter()
-        step = next_state(score, boxes, centre, tg.sz, scale_q, self._window, tg.hp,
+        step = next_state(score, boxes, centre, tg.sz, scale_q, window, tg.hp,
                           tg.image_hw, s)
         conf = step.score
         if self.params.confidence == "first_frame" and len(frames) > 1:

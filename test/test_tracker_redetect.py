@@ -1,0 +1,111 @@
+"""Re-detection while LOST (bounded mode, `redetect_tiles`): crops at the target's scale that
+cover the whole frame, scanned a few per frame; a candidate at recover_threshold moves the
+search there and the next frame's local search confirms it. Real pictures: the demo clip's
+first frame seen through a camera that pans by half a frame while the target is covered."""
+import cv2
+import numpy as np
+import pytest
+
+from stmtrack_ros.model import default_checkpoint_path, load_checkpoint
+from stmtrack_ros.tracker import Tracker, TrackerParams, TrackState
+from stmtrack_ros.tracker.redetect import tile_centres
+from tracker_support import SQUARE_BOX, one_thread, square_frame, tiny_net  # noqa: F401
+
+DEMO = default_checkpoint_path().parent.parent / "data" / "demo"
+BOX = (150, 110, 125, 175)    # the bunny (clip.json init box)
+PAN = 330                     # px the view moves while the target is covered
+
+
+@pytest.mark.parametrize("hw,scale,span", [((480, 640), 0.69, 256), ((360, 640), 2.3, 256),
+                                           ((100, 100), 1.0, 256), ((720, 1280), 0.3, 192)])
+def test_tiles_cover_the_frame_with_their_grids(hw, scale, span):
+    tiles = tile_centres(hw, scale, span)
+    reach = span * scale / 2
+    xs, ys = sorted({x for x, _ in tiles}), sorted({y for _, y in tiles})
+    assert len(tiles) == len(xs) * len(ys)
+    for axis, length in ((xs, hw[1]), (ys, hw[0])):
+        for p in np.linspace(0, length, 97):            # every point of the frame is in a grid
+            assert min(abs(p - c) for c in axis) <= reach + 1e-9
+        assert len(axis) == max(1, int(np.ceil(length / (2 * reach))))   # and no more crops
+
+
+def _panned_video():
+    cap = cv2.VideoCapture(str(DEMO / "bigbuckbunny_100.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok, "demo clip unreadable"
+    x, y, w, h = BOX
+    mosaic = np.concatenate([frame[:, ::-1], frame], axis=1)   # what lies left of the view
+    width = frame.shape[1]
+    start = np.ascontiguousarray(mosaic[:, width:])
+    covered = start.copy()
+    covered[y - 10:y + h + 10, x - 10:x + w + 10] = frame[165:360, 470:615]
+    panned = np.ascontiguousarray(mosaic[:, width - PAN:2 * width - PAN])
+    return start, [start] * 3 + [covered] * 6 + [panned] * 6
+
+
+def _track(net, tiles):
+    start, video = _panned_video()
+    tr = Tracker(net, TrackerParams(redetect_tiles=tiles, lost_threshold=0.45,
+                                    recover_threshold=0.5, lost_frames=2, memory_threshold=0.5))
+    tr.init(start, BOX)
+    out, frozen, stored = [], None, None
+    for f in video:
+        r = tr.update(f)
+        if r.state == TrackState.LOST:
+            if frozen is None:
+                frozen, stored = r.box, tr.memory_stats()["frames"]
+            assert r.box == frozen                        # the box stays frozen while searching
+            assert tr.memory_stats()["frames"] == stored   # and nothing enters memory
+        out.append((r, tr.redetection))
+    return out
+
+
+def test_a_target_that_reappears_far_away_is_found_again_only_with_redetection():
+    net = load_checkpoint(default_checkpoint_path())
+    x = BOX[0] + PAN                                       # where the bunny is after the pan
+    found = _track(net, 2)
+    states = [r.state for r, _ in found]
+    assert TrackState.LOST in states[3:9]                  # covered: LOST
+    back = [i for i, (r, _) in enumerate(found) if i >= 9 and r.state == TrackState.TRACKING]
+    assert back and back[0] <= 9 + 3, states               # re-found within 3 frames of the pan
+    r, search = found[-1]
+    assert abs(r.box[0] - x) < 30 and abs(r.box[1] - BOX[1]) < 40, r.box
+    assert search.recoveries == 1 and search.candidates >= 1 and not search.searching
+    assert search.tiles_scanned == 2 * sum(s.searching for _, s in found)
+    without = _track(net, 0)
+    assert all(s.tiles_scanned == 0 and not s.searching for _, s in without)
+    r, _ = without[-1]
+    assert r.state == TrackState.LOST and abs(r.box[0] - BOX[0]) < 30   # still at the old place
+
+
+def test_exact_mode_never_scans_and_bad_settings_are_refused():
+    net = tiny_net()
+    p = TrackerParams(optimize=False, mode="exact", lost_threshold=1.0, recover_threshold=1.0,
+                      lost_frames=1, redetect_tiles=4)
+    tr = Tracker(net, p)
+    tr.init(square_frame(0), SQUARE_BOX)
+    for t in range(1, 4):
+        assert tr.update(square_frame(t)).state == TrackState.LOST
+    assert tr.redetection.tiles_scanned == 0 and not tr.redetection.searching
+    for bad in (-1, 65, True, 1.5):
+        with pytest.raises(ValueError, match="redetect_tiles=.* must be an integer in 0..64"):
+            tr.set_params(TrackerParams(**{**p.to_dict(), "redetect_tiles": bad}))
+    assert tr.params is p                                  # a refused change changes nothing
+
+
+def test_bounded_lost_scans_round_robin():
+    """With a grid of several crops, each LOST frame scans the next `redetect_tiles` of them."""
+    net = tiny_net()
+    p = TrackerParams(optimize=False, lost_threshold=1.0, recover_threshold=1.0, lost_frames=1,
+                      redetect_tiles=3)
+    tr = Tracker(net, p)
+    tr.init(square_frame(0, size=(240, 320)), (30.0, 40.0, 12.0, 12.0))
+    seen = []
+    for t in range(1, 5):
+        assert tr.update(square_frame(t, size=(240, 320))).state == TrackState.LOST
+        seen.append(tr.redetection)
+    n = seen[0].tiles
+    assert n > 3 and not any(s.candidate for s in seen)     # recover 1.0: nothing accepted
+    assert [s.next_tile for s in seen] == [(3 * k) % n for k in range(1, 5)]
+    assert [s.tiles_scanned for s in seen] == [3, 6, 9, 12]
