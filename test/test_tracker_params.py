@@ -6,7 +6,7 @@ import pytest
 
 from stmtrack_ros.tracker import HP_PRESETS, Tracker, TrackerParams
 from stmtrack_ros.tracker.params import SETTINGS, When
-from tracker_support import one_thread, tiny_net  # noqa: F401
+from tracker_support import SQUARE_BOX, one_thread, square_frame, tiny_net  # noqa: F401
 
 
 def test_presets_are_the_official_test_configs():
@@ -82,3 +82,22 @@ def test_set_params_applies_or_refuses_each_field_as_its_setting_says():
             tr.set_params(new)
             assert tr.params == new, name
             tr.set_params(base)
+
+
+def test_init_settings_leave_the_running_target_alone_until_the_next_init():
+    """mode and memory_capacity are When.INIT: the target being tracked keeps its memory."""
+    # thresholds 0: the random network's frames all count as reliable
+    exact = TrackerParams(optimize=False, mode="exact", memory_threshold=0.0, lost_threshold=0.0,
+                          recover_threshold=0.0)
+    tr = Tracker(tiny_net(), exact)
+    tr.init(square_frame(0), SQUARE_BOX)
+    for t in range(1, 4):
+        tr.update(square_frame(t))
+    tr.set_params(exact.replace(mode="bounded", memory_capacity=2))
+    for t in range(4, 12):
+        tr.update(square_frame(t))
+    assert tr.memory_stats()["features"] == 12  # still exact: every frame stored
+    tr.init(square_frame(0), SQUARE_BOX)
+    for t in range(1, 12):
+        tr.update(square_frame(t))
+    assert 2 <= tr.memory_stats()["features"] <= 4  # bounded: capacity 2, first and last frame
