@@ -101,3 +101,18 @@ def test_init_settings_leave_the_running_target_alone_until_the_next_init():
     for t in range(1, 12):
         tr.update(square_frame(t))
     assert 2 <= tr.memory_stats()["features"] <= 4  # bounded: capacity 2, first and last frame
+
+
+def test_cli_options_take_their_help_and_choices_from_the_settings():
+    import argparse
+
+    from stmtrack_ros.eval import eval_cli
+    from stmtrack_ros.tracker import track_cli
+    for module in (track_cli, eval_cli):
+        p = argparse.ArgumentParser()
+        module.add_arguments(p)
+        options = {a.dest: a for a in p._actions}
+        for name in ("mode", "hp", "device", "backend"):
+            assert SETTINGS[name].description in options[name].help, (module, name)
+            assert all(c in options[name].help for c in SETTINGS[name].choices or ()), name
+        assert options["mode"].choices == SETTINGS["mode"].choices

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .. import datasets
+from ..tracker.params import SETTINGS, option_help
 from . import peers, report, runner
 
 
@@ -19,13 +20,10 @@ def add_arguments(p) -> None:
     p.add_argument("--trackers", default=runner.STMTRACK,
                    help=f"comma-separated, from: {', '.join(runner.TRACKER_KINDS)}")
     p.add_argument("--checkpoint", help="stmtrack checkpoint (default: the bundled small model)")
-    p.add_argument("--mode", choices=("exact", "bounded"),
-                   help="stmtrack memory mode (default: TrackerParams.mode)")
-    p.add_argument("--hp", help="stmtrack hyper-parameter preset: got10k, otb, lasot, trackingnet, uav123, "
-                   "vot (default: TrackerParams.hp)")
-    p.add_argument("--device", help="stmtrack device: cpu, cuda or cuda:N (default: TrackerParams.device)")
-    p.add_argument("--backend",
-                   help="stmtrack backend: torch, onnxruntime, tensorrt (default: TrackerParams.backend)")
+    # stmtrack's; hp, device and backend are checked by TrackerParams (one line naming the value)
+    p.add_argument("--mode", choices=SETTINGS["mode"].choices, help="(stmtrack) " + option_help("mode"))
+    for name in ("hp", "device", "backend"):
+        p.add_argument(f"--{name}", help="(stmtrack) " + option_help(name))
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="another stmtrack TrackerParams field, e.g. memory_threshold=0.5 (repeatable; "
                    "thresholds must fit the checkpoint's confidence scale)")

@@ -201,6 +201,15 @@ def value_problem(name: str, value) -> str | None:
     return None
 
 
+def option_help(name: str, default: str = "") -> str:
+    """A CLI option's help for field `name`, from its Setting: the description, the choices,
+    and `default` (what the option falls back to; the field's default when empty)."""
+    s = SETTINGS[name]
+    default = default or repr(getattr(TrackerParams(), name))
+    return s.description + (f"; one of {', '.join(s.choices)}" if s.choices else "") \
+        + f" (default {default})"
+
+
 def _yaml_value(value) -> str:
     if isinstance(value, bool):
         return str(value).lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .params import BACKENDS, HP_PRESETS, MODES, TrackerParams
+from .params import SETTINGS, TrackerParams, option_help
 
 
 def add_arguments(p) -> None:
@@ -15,15 +15,14 @@ def add_arguments(p) -> None:
                    help="image folder (or sequence folder with img/ and groundtruth.txt) or video file")
     p.add_argument("--init", help="init box x,y,w,h in pixels of the first frame (default: first "
                    "line of groundtruth.txt beside the frames, used unchanged)")
-    p.add_argument("--mode", choices=MODES, default=d.mode, help=f"memory mode (default {d.mode})")
-    p.add_argument("--hp", choices=sorted(HP_PRESETS), default=d.hp,
-                   help=f"hyper-parameter preset (default {d.hp})")
+    for name in ("mode", "hp"):
+        p.add_argument(f"--{name}", choices=SETTINGS[name].choices, default=getattr(d, name),
+                       help=option_help(name))
     p.add_argument("--frames", type=int, help="stop after N frames (init frame included)")
-    p.add_argument("--device", default=d.device, help=f"cpu, cuda or cuda:N (default {d.device})")
-    p.add_argument("--backend", choices=BACKENDS, default=d.backend,
-                   help=f"what runs the network (default {d.backend}; docs/deploy.md)")
-    p.add_argument("--onnx-dir", default=d.onnx_dir,
-                   help="onnxruntime/tensorrt: folder of `stmtrack export` (default: export into the cache)")
+    p.add_argument("--device", default=d.device, help=option_help("device"))
+    p.add_argument("--backend", choices=SETTINGS["backend"].choices, default=d.backend,
+                   help=option_help("backend"))
+    p.add_argument("--onnx-dir", default=d.onnx_dir, help=option_help("onnx_dir"))
     p.add_argument("--out", required=True, help="output text file, one x,y,w,h per frame")
     p.add_argument("--video-out", help="write an annotated video here (.mp4 / .avi)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
