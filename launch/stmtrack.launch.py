@@ -24,7 +24,8 @@ PARAMETER_ARGS = {
     # tracker
     "hp": str, "mode": str, "memory_capacity": int, "confidence": str,
     "memory_threshold": float, "lost_threshold": float, "lost_frames": int,
-    "recover_threshold": float, "lost_search_scale": float, "lost_follow": bool, "device": str, "fp16": bool,
+    "recover_threshold": float, "lost_search_scale": float, "lost_follow": bool, "redetect_tiles": int,
+    "device": str, "fp16": bool,
     "bf16": bool, "compile": bool, "optimize": bool, "threads": int, "backend": str,
     "onnx_dir": str,
     # node
