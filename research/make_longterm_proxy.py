@@ -82,51 +82,59 @@ def ramp(a, b, k: int, steps: int) -> np.ndarray:
     return np.asarray(a, float) + (np.asarray(b, float) - np.asarray(a, float)) * min(k / steps, 1.0)
 
 
-def exit_views(boxes, frame_wh, view_wh, absent: int) -> np.ndarray:
+def exit_views(boxes, frame_wh, view_wh, absent: int, starts=(LEAD,)) -> np.ndarray:
     """Top-left of the camera view per frame, in a world of this video's frame with another
-    video's frame to its right: fixed on the target, a pan into the other frame (the target is
-    out of view) for `absent` frames, a pan back that places the target elsewhere in the view,
-    then fixed."""
+    video's frame to its right: fixed on the target, then at each of `starts` a pan into the
+    other frame (the target is out of view) for `absent` frames and a pan back that places the
+    target elsewhere in the view (the other side from where it was), then fixed."""
     n = len(boxes)
     fw, fh = frame_wh
     vw, vh = view_wh
     centres = boxes[:, :2] + boxes[:, 2:] / 2
     lim = np.array([fw - vw, fh - vh], float)
-    v0 = np.clip(centres[0] - [vw / 2, vh / 2], 0, lim)
-    away = np.array([fw + (fw - vw) / 2, v0[1]])     # the other frame has this one's size
-    out_at, back_at = LEAD + PAN, LEAD + PAN + absent
-    seen = centres[LEAD - 1] - v0                     # where the target was in the view
-    want_x = 0.75 * vw if seen[0] < vw / 2 else 0.25 * vw
-    v_back = np.clip(centres[min(back_at + PAN, n - 1)] - [want_x, vh / 2], 0, lim)
-    views = []
-    for t in range(n):
-        if t < LEAD:
-            views.append(v0)
-        elif t < out_at:
-            views.append(ramp(v0, away, t - LEAD + 1, PAN))
-        elif t < back_at:
-            views.append(away)
-        else:
-            views.append(ramp(away, v_back, t - back_at + 1, PAN))
+    view = np.clip(centres[0] - [vw / 2, vh / 2], 0, lim)
+    views = [view] * n
+    for start in starts:
+        v_from = views[start - 1]
+        away = np.array([fw + (fw - vw) / 2, v_from[1]])   # the other frame has this one's size
+        out_at, back_at = start + PAN, start + PAN + absent
+        seen = centres[start - 1] - v_from                 # where the target was in the view
+        want_x = 0.75 * vw if seen[0] < vw / 2 else 0.25 * vw
+        v_back = np.clip(centres[min(back_at + PAN, n - 1)] - [want_x, vh / 2], 0, lim)
+        for t in range(start, n):
+            if t < out_at:
+                views[t] = ramp(v_from, away, t - start + 1, PAN)
+            elif t < back_at:
+                views[t] = away
+            else:
+                views[t] = ramp(away, v_back, t - back_at + 1, PAN)
     return np.round(np.array(views))
 
 
-def patch_path(boxes, patch_wh, cover: int, side: float) -> np.ndarray:
-    """Patch centre per frame (NaN before LEAD): it appears beside the target at LEAD (side
-    -1: left, +1: right), slides onto its centre over PAN frames, follows it for `cover`
-    frames, then moves on across it at the speed it came with until the end."""
+def event_starts(length: int, events: int) -> list:
+    """First frame of each of `events` evenly spaced events: the first at LEAD."""
+    period = (length - LEAD) // events
+    return [LEAD + k * period for k in range(events)]
+
+
+def patch_path(boxes, patch_wh, cover: int, side: float, starts=(LEAD,)) -> np.ndarray:
+    """Patch centre per frame (NaN before the first start): at each of `starts` it appears
+    beside the target (side -1: left, +1: right), slides onto its centre over PAN frames,
+    follows it for `cover` frames, then moves on across it at the speed it came with until the
+    next start (or the end)."""
     n = len(boxes)
     centres = boxes[:, :2] + boxes[:, 2:] / 2
     path = np.full((n, 2), np.nan)
-    for t in range(LEAD, n):
-        k = t - LEAD
-        offset = (boxes[LEAD, 2] + patch_wh[0]) / 2 + 2.0
-        if k < PAN:
-            path[t] = centres[t] + [side * offset * (1 - (k + 1) / PAN), 0.0]
-        elif k < PAN + cover:
-            path[t] = centres[t]
-        else:
-            path[t] = path[t - 1] - [side * offset / PAN, 0.0]
+    for start, end in zip(starts, list(starts[1:]) + [n]):
+        offset = (boxes[start, 2] + patch_wh[0]) / 2 + 2.0
+        for t in range(start, end):
+            k = t - start
+            if k < PAN:
+                path[t] = centres[t] + [side * offset * (1 - (k + 1) / PAN), 0.0]
+            elif k < PAN + cover:
+                path[t] = centres[t]
+            else:
+                path[t] = path[t - 1] - [side * offset / PAN, 0.0]
     return path
 
 
@@ -163,9 +171,12 @@ def shrunk_frames(video, idx: list, shrink: float, size=None) -> list:
     return [images[i] for i in idx]
 
 
-def make_video(video, partner, kind: str, length: int, shrink: float, absent: int, stills, rng):
+def make_video(video, partner, kind: str, length: int, shrink: float, absent: int, stills, rng,
+               events: int = 1):
     """(frames, ground truth (n, 4) with NaN rows, info) or None when the target is not away
-    for at least one frame or does not come back. `partner`: the video the exit pans into."""
+    for at least one frame or does not come back. `partner`: the video the exit pans into;
+    `events`: how many times the target goes away (evenly spaced)."""
+    starts = event_starts(length, events)
     idx = pingpong(len(video.frames), length)
     world = shrunk_frames(video, idx, shrink)
     boxes = video.boxes[idx] / shrink
@@ -176,7 +187,7 @@ def make_video(video, partner, kind: str, length: int, shrink: float, absent: in
     if kind == "exit":
         other = shrunk_frames(partner, pingpong(len(partner.frames), length), shrink, (ww, wh))
         world = [np.hstack([a, b]) for a, b in zip(world, other)]
-        views = exit_views(boxes, (ww, wh), view_wh, absent)
+        views = exit_views(boxes, (ww, wh), view_wh, absent, starts)
     else:
         cover = absent if kind == "occlusion" else TWIN_COVER
         if kind == "occlusion":
@@ -186,7 +197,7 @@ def make_video(video, partner, kind: str, length: int, shrink: float, absent: in
             pwh = np.maximum(boxes[LEAD, 2:], 8).astype(int)
             patch = target_patch(world[0], boxes[0], pwh)
         side = -1.0 if boxes[LEAD, 0] + boxes[LEAD, 2] / 2 > ww / 2 else 1.0   # come from the roomier side
-        path = patch_path(boxes, pwh, cover, side)
+        path = patch_path(boxes, pwh, cover, side, starts)
     frames, gt, frac = [], np.full((length, 4), np.nan), np.zeros(length)
     for t in range(length):
         vx, vy = (int(v) for v in views[t])
@@ -245,12 +256,18 @@ def main(argv=None) -> int:
     ap.add_argument("--max-frames", type=int, default=60, help="frames per video (ping-pong up to this)")
     ap.add_argument("--shrink", type=float, default=1.5, help="frames shrunk by this first (>= 1)")
     ap.add_argument("--absent", type=int, default=10, help="frames out of view / under the occluder")
+    ap.add_argument("--events", type=int, default=1,
+                    help="times the target goes away per video, evenly spaced (a longer video "
+                         "also prices a false LOST: the tracking after it)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True, help="output folder (project layout)")
     args = ap.parse_args(argv)
-    need = LEAD + 2 * PAN + args.absent + TAIL
+    if args.events < 1:
+        ap.error("--events must be >= 1")
+    need = LEAD + args.events * (2 * PAN + args.absent + TAIL)
     if args.max_frames < need:
-        ap.error(f"--max-frames must be at least {need} (lead {LEAD} + pans + --absent + tail {TAIL})")
+        ap.error(f"--max-frames must be at least {need} (lead {LEAD} + per event: pans, "
+                 f"--absent and a tail of {TAIL})")
     if args.shrink < 1.0 or args.absent < 1:
         ap.error("--shrink must be >= 1 and --absent >= 1")
     only = [f"{SOURCE}/{n}" for n in args.only] if args.only else None
@@ -274,7 +291,8 @@ def main(argv=None) -> int:
             if kind == "exit" and partner is video:   # it would pan onto its own target
                 skipped.append(f"{video.name.split('#')[0].split('/')[-1]}_{kind}")
                 continue
-            res = make_video(video, partner, kind, args.max_frames, args.shrink, args.absent, stills, rng)
+            res = make_video(video, partner, kind, args.max_frames, args.shrink, args.absent, stills,
+                             rng, args.events)
             name = f"{video.name.split('#')[0].split('/')[-1]}_{kind}"
             if res is None:
                 skipped.append(name)
@@ -283,7 +301,8 @@ def main(argv=None) -> int:
             made[name] = {k: v for k, v in res[2].items() if k != "source_frames"}
     (out / "longterm_proxy.json").write_text(json.dumps(
         {"train_data": str(args.train_data), "kinds": args.kinds, "max_frames": args.max_frames,
-         "shrink": args.shrink, "absent": args.absent, "seed": args.seed, "visible_min": VISIBLE_MIN,
+         "shrink": args.shrink, "absent": args.absent, "events": args.events, "seed": args.seed,
+         "visible_min": VISIBLE_MIN,
          "videos": made, "skipped": skipped}, indent=1) + "\n")
     absent = sum(v["absent_frames"] for v in made.values())
     print(f"wrote {len(made)} videos ({absent} absent frames) to {out}; skipped {len(skipped)} "

@@ -39,6 +39,21 @@ def test_visible_and_pingpong_geometry():
     assert np.isnan(box).all() and frac == pytest.approx(0.2)         # 80 % under the patch
 
 
+def test_events_repeat_the_absence_evenly():
+    """--events: the target goes away that many times, each time out of view for `absent`
+    frames (exit: the view pans away and back) or under the patch (occlusion)."""
+    n, absent = 90, 10
+    boxes = np.tile([100.0, 60, 30, 30], (n, 1))          # a still target in a 320x240 frame
+    starts = proxy.event_starts(n, 3)
+    assert starts == [proxy.LEAD, proxy.LEAD + 27, proxy.LEAD + 54]
+    views = proxy.exit_views(boxes, (320, 240), (240, 216), absent, starts)
+    seen = np.array([np.isfinite(proxy.visible(b, (*v, 240, 216))[0]).all() for b, v in zip(boxes, views)])
+    assert len(proxy._spans(~seen)) == 3 and seen[0] and seen[-1]
+    path = proxy.patch_path(boxes, (45, 45), absent, 1.0, starts)
+    covered = [np.isfinite(p).all() and abs(p[0] - 115) < 1 for p in path]
+    assert [proxy._spans(covered)[k][0] for k in range(3)] == [s + proxy.PAN - 1 for s in starts]
+
+
 def test_slice_is_project_layout_with_known_absence(slice_dir):
     manifest = json.loads((slice_dir / "longterm_proxy.json").read_text())
     assert sorted(manifest["videos"]) == ["dog_exit", "dog_occlusion", "soapbox_exit", "soapbox_occlusion"]
