@@ -45,14 +45,15 @@ def _warm_up(client, frame, extra_wait=20.0):
 
 
 def _replay_offline(frames, init_index, box, processed):
-    """The in-process Tracker over exactly the frames the node processed, in its order."""
+    """The in-process Tracker over exactly the frames the node processed, in its order: its
+    results and its re-detection counts."""
     tracker = Tracker.from_checkpoint(test_checkpoint(), TrackerParams())
     results = [tracker.init(frames[init_index], box)]
     tracker.memorize()
     for i in processed:
         results.append(tracker.track(frames[i]))
         tracker.memorize()
-    return results
+    return results, tracker.redetection
 
 
 @pytest.mark.slow
@@ -76,6 +77,9 @@ def test_live_node_stamps_catch_up_offline_equality_reset(tmp_path):
             _publish(client, frames, range(10, 60), stamps)
             client.wait_for(lambda: client.tracks[-1][1].header.frame_id == "59", 30,
                             "the Track of the last frame")
+            n_diag = len(client.diags)
+            client.wait_for(lambda: len(client.diags) > n_diag + 1, 10, "diagnostics while tracking")
+            tracking_diag, last = client.latest_diag_values(), client.tracks[-1][1]
             rst = client.reset()
             assert rst.success
             _publish(client, frames, range(60, 66), stamps, rate=10)
@@ -112,7 +116,7 @@ def test_live_node_stamps_catch_up_offline_equality_reset(tmp_path):
     processed = ids[1:]
     assert processed[-1] == 59
     # boxes, states and confidences equal the offline tracker on the same frames
-    offline = _replay_offline(frames, init_at, box, processed)
+    offline, search = _replay_offline(frames, init_at, box, processed)
     for m, r in zip(mine, offline):
         assert (m.x, m.y, m.width, m.height) == pytest.approx(r.box, abs=1e-3), m.header.frame_id
         assert m.state == int(r.state) and m.confidence == pytest.approx(r.confidence, abs=1e-4)
@@ -124,7 +128,13 @@ def test_live_node_stamps_catch_up_offline_equality_reset(tmp_path):
     # processed counts the init frame and the catch-up frames too
     assert 0 < int(diag["frames_processed"]) <= int(diag["frames_received"]) + 1 + 10
     assert int(diag["frames_received"]) >= 50 and int(diag["frames_dropped"]) >= 0
-    assert diag["device"] == "cpu" and diag["state"] == "IDLE"
+    assert diag["device"] == "cpu" and diag["state"] == "IDLE" and diag["confidence"] == "0.000"
+    # while tracking: the state, the last published confidence, re-detection standing by
+    assert tracking_diag["state"] == {1: "TRACKING", 2: "LOST"}[last.state]
+    assert float(tracking_diag["confidence"]) == pytest.approx(last.confidence, abs=5e-4)
+    assert tracking_diag["redetect"] == ("searching" if last.state == 2 else "standby")
+    for key in ("tiles_scanned", "candidates", "recoveries"):   # as the same tracker offline
+        assert int(tracking_diag[f"redetect_{key}"]) == getattr(search, key), tracking_diag
     print(json.dumps({"init_target_ms": round(init_ms, 1), "processed": len(ids),
                       "published": 60, "latency_ms_mean": diag["latency_ms_mean"]}))
 

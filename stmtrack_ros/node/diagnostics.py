@@ -82,9 +82,12 @@ class NodeStats:
 def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int, state: int,
                  track_id: int, memory_size: int, device: str, memory_bytes: int = 0,
                  memory_mode: str = "", buffer_frames: int = 0,
-                 buffer_bytes: int = 0, camera_info: str = "none", stale_after_s: float = 3.0):
+                 buffer_bytes: int = 0, camera_info: str = "none", stale_after_s: float = 3.0,
+                 confidence: float = 0.0, redetect_tiles: int = 0, search=None):
     """One diagnostic_msgs/DiagnosticStatus for the node; level WARN while frames are being
-    refused or none arrive, ERROR while the tracker keeps failing."""
+    refused or none arrive, ERROR while the tracker keeps failing. `confidence`: the last
+    published one; `search`: the tracker's `Redetection` (its counts are the current target's),
+    `redetect_tiles` the setting (0: re-detection off)."""
     from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
     now = time.monotonic()
     with stats.lock:
@@ -110,6 +113,13 @@ def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int,
             "callback_errors": str(stats.callback_errors),
             "last_error": stats.last_error,
             "state": STATE_NAMES.get(state, str(state)),
+            "confidence": f"{confidence:.3f}",
+            "redetect": ("off" if not redetect_tiles or memory_mode.startswith("exact") else
+                         "searching" if search is not None and search.searching else "standby"),
+            "redetect_grid_tiles": str(search.tiles if search is not None else 0),
+            "redetect_tiles_scanned": str(search.tiles_scanned if search is not None else 0),
+            "redetect_candidates": str(search.candidates if search is not None else 0),
+            "redetect_recoveries": str(search.recoveries if search is not None else 0),
             "track_id": str(track_id),
             "memory_size": str(memory_size),
             "memory_mb": f"{memory_bytes / 2**20:.1f}",

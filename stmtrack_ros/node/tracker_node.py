@@ -179,6 +179,7 @@ class TrackerNode(LifecycleNode):
         self._memory_size = 0
         self._memory_bytes = 0        # of the current target's memory bank
         self._memory_mode = ""        # exact | bounded | bounded (exact budget reached ...)
+        self._confidence = 0.0        # of the last published Track (0 without a target)
         self._camera_info = LatestCamera()
         self._camera: CameraModel | None = None  # its model, read once per Track
         self._vision = load_vision_msgs()
@@ -528,6 +529,7 @@ class TrackerNode(LifecycleNode):
             self.det_pub.publish(detection_array(self._vision, header, fields))
         if result is not None:
             self._state = result.state
+        self._confidence = result.confidence if result is not None else 0.0
         with self.stats.lock:
             self.stats.output_rate.tick(now)
             self.stats.latency_ms.add(latency)
@@ -710,7 +712,9 @@ class TrackerNode(LifecycleNode):
             dropped=self.slot.dropped, state=int(self._state), track_id=self._track_id,
             buffer_frames=len(self.buffer), buffer_bytes=self.buffer.nbytes,
             memory_size=self._memory_size, memory_bytes=self._memory_bytes,
-            memory_mode=self._memory_mode, device=self.device, camera_info=self._camera_text())]
+            memory_mode=self._memory_mode, device=self.device, camera_info=self._camera_text(),
+            confidence=self._confidence, redetect_tiles=self.params.redetect_tiles,
+            search=self.tracker.redetection if self.tracker is not None else None)]
         self.diag_pub.publish(msg)
 
     def shutdown(self) -> None:
