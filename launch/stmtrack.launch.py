@@ -18,24 +18,11 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-# Launch argument = node parameter of the same name, with its type (stmtrack_ros/node/params.py
-# declares them; test_node_launch.py keeps this table equal to the node's parameters).
-PARAMETER_ARGS = {
-    # tracker
-    "hp": str, "mode": str, "memory_capacity": int, "confidence": str,
-    "memory_threshold": float, "lost_threshold": float, "lost_frames": int,
-    "recover_threshold": float, "lost_search_scale": float, "lost_follow": bool, "redetect_tiles": int,
-    "device": str, "fp16": bool,
-    "bf16": bool, "compile": bool, "optimize": bool, "threads": int, "backend": str,
-    "onnx_dir": str,
-    # node
-    "checkpoint": str, "checkpoint_sha256": str, "use_compressed": bool, "image_qos_reliability": str,
-    "image_qos_depth": int, "mono16_scaling": str, "frame_buffer_size": int,
-    "init_stamp_tolerance": float, "catchup_frames": int, "diagnostics_period": float,
-    "frame_buffer_max_mb": int, "max_image_pixels": int, "autostart": bool, "exact_max_memory_mb": int,
-    # every ROS node
-    "use_sim_time": bool,
-}
+from stmtrack_ros.node.params import launch_argument_types
+
+# Launch argument = node parameter of the same name, with its type, read from the installed
+# package (stmtrack_ros/node/params.py declares them), so a new parameter is an argument too.
+PARAMETER_ARGS = launch_argument_types()
 
 
 def _typed(name: str, text: str, kind: type):

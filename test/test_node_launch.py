@@ -8,11 +8,10 @@ import re
 import pytest
 
 from conftest import REPO
-from stmtrack_ros.node.params import NODE_NAME, all_defaults
+from stmtrack_ros.node.params import NODE_NAME, all_defaults, launch_argument_types
 
 LAUNCH = REPO / "launch" / "stmtrack.launch.py"
 TREE = ast.parse(LAUNCH.read_text())
-TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 OPTIONS = {"image", "params_file", "namespace", "log_level"}  # arguments that are not parameters
 
 
@@ -25,10 +24,14 @@ def _kwargs(call) -> dict:
 
 
 def _parameter_args() -> dict:
+    """PARAMETER_ARGS as the launch file builds it: the installed package's table."""
     (assign,) = [n for n in TREE.body if isinstance(n, ast.Assign)
                  and getattr(n.targets[0], "id", None) == "PARAMETER_ARGS"]
-    return {ast.literal_eval(k): TYPES[v.id] for k, v in zip(assign.value.keys, assign.value.values,
-                                                             strict=True)}
+    assert ast.unparse(assign.value) == "launch_argument_types()"
+    (imp,) = [n for n in TREE.body if isinstance(n, ast.ImportFrom)
+              and any(a.name == "launch_argument_types" for a in n.names)]
+    assert imp.module == "stmtrack_ros.node.params"
+    return launch_argument_types()
 
 
 def _function(name: str):

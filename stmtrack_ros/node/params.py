@@ -107,6 +107,12 @@ def all_defaults() -> dict:
     return {**tracker_defaults(), **node_defaults()}
 
 
+def launch_argument_types() -> dict:
+    """Every parameter a launch file may set, with its type: the node's and rclpy's
+    use_sim_time (launch/stmtrack.launch.py declares one argument for each)."""
+    return {**{name: type(value) for name, value in all_defaults().items()}, "use_sim_time": bool}
+
+
 def spec_problem(name: str, value) -> str | None:
     """Why `value` is out of the declared range/choices of `name` (None when fine)."""
     spec = TRACKER_SPECS.get(name) or NODE_SPECS.get(name)
