@@ -89,7 +89,7 @@ def fg_bg_map(size: int, box_w, box_h) -> np.ndarray:
 def box_in_centred_crop(box_xywh, centre, r: float, size: int) -> np.ndarray:
     """x0, y0, x1, y1 (w = x1 - x0 + 1) of a frame box in the size x size crop centred on
     `centre` at `r` crop px per frame px: the inverse of the tracker's box decoding (the crop
-    centre is pixel size // 2, as in `postprocess.next_state`)."""
+    centre is pixel size // 2, as in `postprocess.choose_step`)."""
     x, y, w, h = (float(v) for v in box_xywh)
     c = size // 2
     x0, y0 = (x - centre[0]) * r + c, (y - centre[1]) * r + c

@@ -41,9 +41,10 @@ class Step:
     penalty: float
 
 
-def next_state(score, boxes_xyxy, prior_pos, prior_sz, scale_q: float, window, hp: HyperParams,
-               image_hw, q_size: int) -> Step:
-    """score (P,) and boxes (P,4) float32 in crop pixels of a crop taken around prior_pos at
+def choose_step(score, boxes_xyxy, prior_pos, prior_sz, scale_q: float, window, hp: HyperParams,
+                image_hw, q_size: int) -> Step:
+    """The official post-processing of one read: the chosen cell and the smoothed box. score
+    (P,) and boxes (P,4) float32 in crop pixels of a crop taken around prior_pos at
     `scale_q` crop px per source px."""
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # non-finite: below
         score = np.asarray(score, dtype=np.float32).reshape(-1)

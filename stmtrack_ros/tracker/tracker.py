@@ -51,7 +51,7 @@ from .inputs import as_bgr, check_box
 from .lost import advance
 from .memory import BoundedMemory, ExactMemory
 from .params import SETTINGS, HyperParams, TrackerParams, When
-from .postprocess import Step, cosine_window, next_state
+from .postprocess import Step, choose_step, cosine_window
 from .redetect import tile_centres
 from .result import TrackerInputError, TrackResult, TrackState
 
@@ -389,7 +389,7 @@ class Tracker:
         boxes = boxes[0].float().cpu().numpy()
         timings["network"] = timings.get("network", 0.0) + _ms(t2)
         t3 = time.perf_counter()
-        step = next_state(score, boxes, centre, tg.sz, scale_q, window, tg.hp,
+        step = choose_step(score, boxes, centre, tg.sz, scale_q, window, tg.hp,
                           tg.image_hw, s)
         conf = step.score
         if self.params.confidence == "first_frame" and len(frames) > 1:
