@@ -132,7 +132,8 @@ def test_live_node_stamps_catch_up_offline_equality_reset(tmp_path):
     # while tracking: the state, the last published confidence, re-detection standing by
     assert tracking_diag["state"] == {1: "TRACKING", 2: "LOST"}[last.state]
     assert float(tracking_diag["confidence"]) == pytest.approx(last.confidence, abs=5e-4)
-    assert tracking_diag["redetect"] == ("searching" if last.state == 2 else "standby")
+    assert tracking_diag["redetect"] == ("off" if not TrackerParams().redetect_tiles else
+                                         "searching" if last.state == 2 else "standby")
     for key in ("tiles_scanned", "candidates", "recoveries"):   # as the same tracker offline
         assert int(tracking_diag[f"redetect_{key}"]) == getattr(search, key), tracking_diag
     print(json.dumps({"init_target_ms": round(init_ms, 1), "processed": len(ids),

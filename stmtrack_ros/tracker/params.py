@@ -108,8 +108,10 @@ class TrackerParams:
     lost_follow: bool = setting(False, "bounded mode: while LOST the search follows its best "
                                 "candidate (published box frozen)", when=When.FRAME)
     # crops at the target's scale scanned round-robin (tracker/redetect.py); a candidate at
-    # recover_threshold is confirmed by the next frame's local search there (docs/longterm.md)
-    redetect_tiles: int = setting(2, "bounded mode: whole-frame re-detection while LOST, "
+    # recover_threshold is confirmed by the next frame's local search there. Off by default:
+    # 2 re-finds more returns on the 150-frame proxy (AUC 0.645 vs 0.599) but costs shared/data
+    # 0.012 AUC (0.596 vs 0.608: a false LOST re-detects a look-alike); docs/longterm.md
+    redetect_tiles: int = setting(0, "bounded mode: whole-frame re-detection while LOST, "
                                   "crops per frame; 0 = off", range=(0, 64), when=When.FRAME)
     device: str = setting("cpu", "torch device: cpu, cuda or cuda:N (falls back to cpu with a "
                           "warning)")
