@@ -9,7 +9,13 @@ import train_synth as synth
 from stmtrack_ros.model.config import ModelConfig
 from stmtrack_ros.train import training_set as ds
 from stmtrack_ros.train.augment import CropJitter
-from stmtrack_ros.train.losses import LossWeights, iou_plus1, stm_losses
+from stmtrack_ros.train.losses import (
+    LossWeights,
+    focal_loss_sum,
+    iou_plus1,
+    quality_focal_loss_sum,
+    stm_losses,
+)
 from stmtrack_ros.train.pairs import IterationBatches, PairDataset
 from stmtrack_ros.train.sampler import PairSampler
 
@@ -170,6 +176,53 @@ def test_loss_weights_and_plus_one_iou():
     w = stm_losses(out, cls_gt, ctr_gt, box_gt, LossWeights(reg=1.0, cls=2.0))
     assert w["reg"].item() == pytest.approx(base["reg"].item() / 3)
     assert w["cls"].item() == pytest.approx(base["cls"].item() * 2)
+
+
+def test_quality_target_hand_checked_and_off_is_the_paper_loss():
+    cls_gt, ctr_gt, box_gt = _targets()
+    logits = torch.tensor([[[0.0], [2.0], [-1.0], [5.0]]])
+    pred = torch.tensor([[[10.0, 10, 29, 29], [10, 10, 19, 29], [0, 0, 5, 5], [0, 0, 5, 5]]])
+    out = {"cls_logits": logits, "ctr_logits": torch.zeros(1, 4, 1), "boxes": pred}
+    q = stm_losses(out, cls_gt, ctr_gt, box_gt, cls_iou_target=True)
+
+    def sig(x):
+        return 1 / (1 + math.exp(-x))
+
+    def bce(x, y):
+        return -(y * math.log(sig(x)) + (1 - y) * math.log(1 - sig(x)))
+    # cell 0: IoU 1 -> focal; cell 1: IoU 0.5 -> 0.75 |0.5 - p|^2 BCE(2, 0.5); cell 2 negative; 3 ignored
+    f = (0.75 * (1 - sig(0)) ** 2 * bce(0, 1.0) + 0.75 * abs(0.5 - sig(2)) ** 2 * bce(2, 0.5)
+         + 0.25 * sig(-1) ** 2 * bce(-1, 0.0))
+    assert q["cls"].item() == pytest.approx(f / 2, rel=1e-5)
+    # the other terms do not depend on the option; off is bit-identical to the paper's focal loss
+    off = stm_losses(out, cls_gt, ctr_gt, box_gt)
+    assert torch.equal(off["cls"], focal_loss_sum(logits, cls_gt, 0.75, 2.0) / 2)
+    for k in ("ctr", "reg", "iou"):
+        assert torch.equal(q[k], off[k])
+    assert q["cls"].item() > off["cls"].item()  # cell 1 scores 0.88 for a box of IoU 0.5: penalised
+
+
+def test_quality_target_gradient_moves_the_score_toward_the_iou_and_not_the_box():
+    cls_gt = torch.tensor([[[1.0], [1.0], [0.0]]])
+    quality = torch.tensor([[[0.8], [0.3], [0.0]]])
+    logits = torch.tensor([[[0.0], [0.0], [0.0]]], requires_grad=True)  # p = 0.5 everywhere
+    quality_focal_loss_sum(logits, cls_gt, quality, 0.75, 2.0).backward()
+    g = logits.grad[0, :, 0]
+    assert g[0] < 0 and g[1] > 0 and g[2] > 0  # up toward 0.8, down toward 0.3, down toward 0
+    # 0.75 |0.8 - 0.5|^2 BCE(0, 0.8) = 0.75 * 0.09 * log 2 at cell 0
+    one = quality_focal_loss_sum(logits[:, :1].detach(), cls_gt[:, :1], quality[:, :1], 0.75, 2.0)
+    assert one.item() == pytest.approx(0.75 * 0.09 * math.log(2), rel=1e-6)
+    # quality 1 at every positive is the focal loss
+    x = torch.randn(2, 5, 1)
+    gt = torch.tensor([1.0, 0, -1, 1, 0]).reshape(1, 5, 1).repeat(2, 1, 1)
+    assert quality_focal_loss_sum(x, gt, torch.ones_like(x), 0.75, 2.0).item() == pytest.approx(
+        focal_loss_sum(x, gt, 0.75, 2.0).item(), rel=1e-5)
+    # the IoU is detached: the classification loss sends no gradient into the boxes
+    boxes = torch.tensor([[[10.0, 10, 19, 29], [10.0, 10, 29, 29], [0, 0, 5, 5]]], requires_grad=True)
+    box_gt = torch.tensor([[[10.0, 10, 29, 29]] * 3])
+    out = {"cls_logits": torch.zeros(1, 3, 1), "ctr_logits": torch.zeros(1, 3, 1), "boxes": boxes}
+    losses = stm_losses(out, cls_gt, torch.zeros(1, 3, 1), box_gt, LossWeights(reg=0.0), cls_iou_target=True)
+    assert losses["cls"].item() > 0 and not losses["cls"].requires_grad
 
 
 def test_losses_of_an_all_negative_batch_are_finite():

@@ -77,6 +77,9 @@ DEFAULTS = {
         "loss_reg": 3.0,
         "focal_alpha": 0.75,
         "focal_gamma": 2.0,
+        # classification target at positive cells = IoU of the cell's predicted box (quality
+        # focal loss, train/losses.py); False = the paper's binary target
+        "cls_iou_target": False,
     },
     "log": {
         "every": 10,  # iterations between CSV rows / TensorBoard points

@@ -327,6 +327,7 @@ def train(cfg: dict, resume=None) -> dict:
     weights = LossWeights(float(optim_cfg["loss_cls"]), float(optim_cfg["loss_ctr"]),
                           float(optim_cfg["loss_reg"]), float(optim_cfg["focal_alpha"]),
                           float(optim_cfg["focal_gamma"]))
+    cls_iou_target = bool(optim_cfg["cls_iou_target"])
     workers = 0 if cache_size else int(cfg["data"]["num_workers"])  # a cached item is a slice
     log = cfg["log"]
     csv_log = CsvLog(out_dir / "train_log.csv", d.main)
@@ -390,7 +391,7 @@ def train(cfg: dict, resume=None) -> dict:
                 with amp_ctx:
                     out = wrapped(b) if cache_size else wrapped(b["im_m"], b["maps_m"], b["im_q"])
                 losses = stm_losses(out, b["cls_gt"], b["ctr_gt"], b["box_gt"], weights, sum_over_ranks,
-                                    d.world)
+                                    d.world, cls_iou_target)
                 if not torch.isfinite(losses["total"]):
                     raise FloatingPointError(f"train: loss is {losses['total'].item()} at epoch {epoch} "
                                              f"iteration {it}; lower optim.lr or set optim.grad_clip")
