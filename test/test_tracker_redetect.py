@@ -79,6 +79,32 @@ def test_a_target_that_reappears_far_away_is_found_again_only_with_redetection()
     assert r.state == TrackState.LOST and abs(r.box[0] - BOX[0]) < 30   # still at the old place
 
 
+def test_an_unconfirmed_candidate_sends_the_search_back_to_the_frozen_box():
+    """The target shows for one frame at the new place (a candidate), then is covered there:
+    the next frame's local search at the candidate fails, so the state stays LOST and the
+    search window returns to the frozen box."""
+    net = load_checkpoint(default_checkpoint_path())
+    start, video = _panned_video()
+    panned = video[-1]
+    x, y, w, h = BOX
+    hidden = panned.copy()
+    hidden[y - 10:y + h + 10, x + PAN - 10:x + PAN + w + 10] = start[165:360, 470:615]
+    tr = Tracker(net, TrackerParams(redetect_tiles=2, lost_threshold=0.45, recover_threshold=0.5,
+                                    lost_frames=2, memory_threshold=0.5))
+    tr.init(start, BOX)
+    for f in video[:9]:
+        r = tr.update(f)
+    assert r.state == TrackState.LOST
+    frozen, home = r.box, tr._target.pos.copy()
+    tr.update(panned)
+    assert tr.redetection.candidate, "the panned view's target is a candidate"
+    assert abs(tr._target.pos[0] - (x + PAN + w / 2)) < 30     # the search moved there
+    r = tr.update(hidden)
+    assert r.state == TrackState.LOST and r.box == frozen and not tr.redetection.candidate
+    assert tr.redetection.recoveries == 0
+    assert np.array_equal(tr._target.pos, home)
+
+
 def test_exact_mode_never_scans_and_bad_settings_are_refused():
     net = tiny_net()
     p = TrackerParams(optimize=False, mode="exact", lost_threshold=1.0, recover_threshold=1.0,

@@ -103,6 +103,7 @@ class _Target:
     step: Step | None = None       # post-processing details of the last track (diagnostics)
     memorize_ms: float = 0.0       # duration of the last memory pass
     search: Redetection = Redetection()
+    home: tuple | None = None      # (pos, sz, target_scale) of the frozen box, while on a candidate
 
 
 @dataclass(frozen=True, eq=False)
@@ -321,16 +322,17 @@ class Tracker:
             search = dataclasses.replace(search, recoveries=search.recoveries + 1)
         searching = tg.bounded and state == TrackState.LOST and params.redetect_tiles > 0
         search = dataclasses.replace(search, searching=searching, candidate=False)
+        found, home = None, None
         if searching:
             t4 = time.perf_counter()
             found, search = self._scan_tiles(tg, frame, frames, memory, search)
-            if found is not None:       # the next frame's local search confirms it, or not
-                pos, sz = found.step.pos, found.step.sz
-                target_scale = math.sqrt(np.prod(sz) / np.prod(tg.base_sz))
-            elif tg.search.candidate and not params.lost_follow:  # not confirmed: back to the box
-                pos, sz = xywh_to_cxywh(np.array(box, dtype=np.float64)).reshape(2, 2)
-                target_scale = math.sqrt(np.prod(sz) / np.prod(tg.base_sz))
             timings["redetect"] = _ms(t4)
+        if found is not None:           # the next frame's local search confirms it, or not
+            home = tg.home if tg.search.candidate else (pos, sz, target_scale)
+            pos, sz = found.step.pos, found.step.sz
+            target_scale = math.sqrt(np.prod(sz) / np.prod(tg.base_sz))
+        elif tg.search.candidate and state == TrackState.LOST and not params.lost_follow:
+            pos, sz, target_scale = tg.home                      # not confirmed: back to the box
         pending = self._planned_write(tg, frame, fidx, state, loc, pos, sz,
                                       reusable=not (tg.bounded and lost))  # not the widened crop
         timings["post"] += _ms(t3) - timings.get("redetect", 0.0)
@@ -340,7 +342,7 @@ class Tracker:
         return dataclasses.replace(
             tg, pos=pos, sz=sz, target_scale=target_scale, box=box, state=state,
             frame_index=fidx, prev_pscore=loc.step.pscore, low_count=low, step=loc.step,
-            result=result, pending=pending, search=search)
+            result=result, pending=pending, search=search, home=home)
 
     def _scan_tiles(self, tg: _Target, frame: np.ndarray, frames: list, memory: torch.Tensor,
                     search: Redetection) -> tuple:
