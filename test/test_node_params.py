@@ -60,7 +60,8 @@ def test_tracker_descriptors_are_derived_from_the_settings():
         assert (spec.description, spec.range, spec.choices) == (s.description, s.range, s.choices)
     assert {n for n, s in TRACKER_SPECS.items() if s.runtime} == {
         "confidence", "memory_threshold", "lost_threshold", "lost_frames", "recover_threshold",
-        "lost_search_scale", "lost_follow", "redetect_tiles"}
+        "lost_search_scale", "lost_follow", "redetect_tiles", "redetect_confirm_frames",
+        "redetect_margin"}
 
 
 def test_yaml_tracker_block_is_generated_from_the_settings():

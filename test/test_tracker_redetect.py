@@ -1,6 +1,7 @@
 """Re-detection while LOST (bounded mode, `redetect_tiles`): crops at the target's scale that
 cover the whole frame, scanned a few per frame; a candidate at recover_threshold moves the
-search there and the next frame's local search confirms it. Real pictures: the demo clip's
+search there and the next frames' local searches confirm it (`redetect_confirm_frames` of
+them, the candidate beating the local read by `redetect_margin`). Real pictures: the demo clip's
 first frame seen through a camera that pans by half a frame while the target is covered."""
 import cv2
 import numpy as np
@@ -44,10 +45,14 @@ def _panned_video():
     return start, [start] * 3 + [covered] * 6 + [panned] * 6
 
 
+def _params(tiles=2, **more):
+    return TrackerParams(redetect_tiles=tiles, lost_threshold=0.45, recover_threshold=0.5,
+                         lost_frames=2, memory_threshold=0.5, **more)
+
+
 def _track(net, tiles):
     start, video = _panned_video()
-    tr = Tracker(net, TrackerParams(redetect_tiles=tiles, lost_threshold=0.45,
-                                    recover_threshold=0.5, lost_frames=2, memory_threshold=0.5))
+    tr = Tracker(net, _params(tiles))
     tr.init(start, BOX)
     out, frozen, stored = [], None, None
     for f in video:
@@ -89,8 +94,7 @@ def test_an_unconfirmed_candidate_sends_the_search_back_to_the_frozen_box():
     x, y, w, h = BOX
     hidden = panned.copy()
     hidden[y - 10:y + h + 10, x + PAN - 10:x + PAN + w + 10] = start[165:360, 470:615]
-    tr = Tracker(net, TrackerParams(redetect_tiles=2, lost_threshold=0.45, recover_threshold=0.5,
-                                    lost_frames=2, memory_threshold=0.5))
+    tr = Tracker(net, _params())
     tr.init(start, BOX)
     for f in video[:9]:
         r = tr.update(f)
@@ -105,6 +109,60 @@ def test_an_unconfirmed_candidate_sends_the_search_back_to_the_frozen_box():
     assert np.array_equal(tr._target.pos, home)
 
 
+def _shown_then_hidden(video, shown):
+    """The panned video cut after `shown` panned frames, then the target covered there."""
+    x, y, w, h = BOX
+    panned = video[-1]
+    hidden = panned.copy()
+    hidden[y - 10:y + h + 10, x + PAN - 10:x + PAN + w + 10] = video[0][165:360, 470:615]
+    return video[:9] + [panned] * shown + [hidden] * 2
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_a_candidate_turns_tracking_only_after_k_confirming_reads(k):
+    """The target shows for 3 panned frames, then is covered: the scan finds it on the first
+    and the local reads at it confirm it on the next ones, so k = 2 accepts it on the third
+    while k = 3 would need a fourth, which the cover refuses: the search goes back to the
+    frozen box and nothing was published or stored meanwhile."""
+    net = load_checkpoint(default_checkpoint_path())
+    start, video = _panned_video()
+    tr = Tracker(net, _params(redetect_confirm_frames=k))
+    tr.init(start, BOX)
+    frames = _shown_then_hidden(video, 3)
+    for f in frames[:9]:
+        r = tr.update(f)
+    assert r.state == TrackState.LOST
+    frozen, home, stored = r.box, tr._target.pos.copy(), tr.memory_stats()["frames"]
+    seen = []
+    for f in frames[9:]:
+        r = tr.update(f)
+        seen.append((r.state, r.box, tr.redetection.candidate, tr.redetection.confirmed))
+    holds = [(TrackState.LOST, frozen, True, c) for c in range(0, k)]   # scan, then confirming
+    assert seen[:k] == holds, seen
+    if k == 2:
+        assert seen[2][0] == TrackState.TRACKING and abs(seen[2][1][0] - (BOX[0] + PAN)) < 30
+        assert tr.redetection.recoveries == 1
+    else:
+        assert all(s[:3] == (TrackState.LOST, frozen, False) for s in seen[3:]), seen
+        assert tr.redetection.recoveries == 0 and np.array_equal(tr._target.pos, home)
+        assert tr.memory_stats()["frames"] == stored
+
+
+@pytest.mark.parametrize("margin,accepted", [(0.3, True), (0.9, False)])
+def test_a_candidate_must_beat_the_local_read_by_the_margin(margin, accepted):
+    """The panned target reads well above the frozen box's local read (0.27 against the
+    recover threshold 0.5): a margin of 0.3 (a bar of 0.57) keeps it a candidate, 0.9 refuses it."""
+    net = load_checkpoint(default_checkpoint_path())
+    start, video = _panned_video()
+    tr = Tracker(net, _params(redetect_margin=margin))
+    tr.init(start, BOX)
+    for f in video + video[-1:] * 2:
+        r = tr.update(f)
+    assert (tr.redetection.candidates > 0) == accepted
+    assert (r.state == TrackState.TRACKING) == accepted, r
+    assert tr.redetection.recoveries == int(accepted)
+
+
 def test_exact_mode_never_scans_and_bad_settings_are_refused():
     net = tiny_net()
     p = TrackerParams(optimize=False, mode="exact", lost_threshold=1.0, recover_threshold=1.0,
@@ -117,6 +175,14 @@ def test_exact_mode_never_scans_and_bad_settings_are_refused():
     for bad in (-1, 65, True, 1.5):
         with pytest.raises(ValueError, match="redetect_tiles=.* must be an integer in 0..64"):
             tr.set_params(TrackerParams(**{**p.to_dict(), "redetect_tiles": bad}))
+    for name, bad, words in (("redetect_confirm_frames", 0, "an integer in 1..100"),
+                             ("redetect_confirm_frames", 101, "an integer in 1..100"),
+                             ("redetect_confirm_frames", 2.0, "an integer in 1..100"),
+                             ("redetect_margin", -0.1, r"a number in \[0, 1\]"),
+                             ("redetect_margin", 1.5, r"a number in \[0, 1\]"),
+                             ("redetect_margin", "0.1", r"a number in \[0, 1\]")):
+        with pytest.raises(ValueError, match=f"{name}=.* must be {words}"):
+            tr.set_params(TrackerParams(**{**p.to_dict(), name: bad}))
     assert tr.params is p                                  # a refused change changes nothing
 
 

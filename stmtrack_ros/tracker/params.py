@@ -113,6 +113,14 @@ class TrackerParams:
     # 0.012 AUC (0.596 vs 0.608: a false LOST re-detects a look-alike); docs/longterm.md
     redetect_tiles: int = setting(0, "bounded mode: whole-frame re-detection while LOST, "
                                   "crops per frame; 0 = off", range=(0, 64), when=When.FRAME)
+    # a false LOST on a present target scans the frame and may find a look-alike (Human3):
+    # a far candidate must hold for this many local reads, and beat the frozen box's read
+    redetect_confirm_frames: int = setting(1, "bounded mode: local reads at recover_threshold "
+                                           "in a row that a whole-frame candidate needs",
+                                           range=(1, 100), when=When.FRAME)
+    redetect_margin: float = setting(0.0, "bounded mode: a whole-frame candidate's confidence "
+                                     "must exceed the local read by this", range=_UNIT,
+                                     when=When.FRAME)
     device: str = setting("cpu", "torch device: cpu, cuda or cuda:N (falls back to cpu with a "
                           "warning)")
     fp16: bool = setting(False, "CUDA float16 autocast (bounded mode only; ignored on cpu)")

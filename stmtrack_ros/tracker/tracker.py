@@ -72,6 +72,7 @@ class Redetection:
     """The whole-frame search of one track (bounded mode, while LOST): what the node reports."""
     searching: bool = False        # the last frame was LOST with re-detection on
     candidate: bool = False        # the search window sits on a tile's candidate, to confirm
+    confirmed: int = 0             # local reads at recover_threshold on the candidate so far
     next_tile: int = 0             # round-robin position in the tile grid
     tiles: int = 0                 # crops in the grid at the target's scale (last frame)
     tiles_scanned: int = 0         # crops scanned since init
@@ -316,22 +317,32 @@ class Tracker:
                            self._window, timings)
         t3 = time.perf_counter()
         state, low = advance(tg.state, tg.low_count, loc.confidence, params)
-        pos, sz, target_scale, box = self._moved(tg, loc.step, state)
         search = tg.search
-        if tg.bounded and lost and state == TrackState.TRACKING and search.candidate:
+        on_candidate = tg.bounded and lost and search.candidate
+        # a candidate turns TRACKING after redetect_confirm_frames local reads at recover in a
+        # row; before that the window follows it, the box stays frozen and nothing is scanned
+        holding = (on_candidate and state == TrackState.TRACKING
+                   and search.confirmed + 1 < params.redetect_confirm_frames)
+        if holding:
+            state, low = TrackState.LOST, tg.low_count
+        pos, sz, target_scale, box = self._moved(tg, loc.step, state, follow_search=holding)
+        if on_candidate and state == TrackState.TRACKING:
             search = dataclasses.replace(search, recoveries=search.recoveries + 1)
-        searching = tg.bounded and state == TrackState.LOST and params.redetect_tiles > 0
-        search = dataclasses.replace(search, searching=searching, candidate=False)
-        found, home = None, None
+        searching = (tg.bounded and state == TrackState.LOST and params.redetect_tiles > 0
+                     and not holding)
+        search = dataclasses.replace(search, searching=searching or holding, candidate=holding,
+                                     confirmed=search.confirmed + 1 if holding else 0)
+        found, home = None, tg.home if holding else None
         if searching:
             t4 = time.perf_counter()
-            found, search = self._scan_tiles(tg, frame, frames, memory, search)
+            found, search = self._scan_tiles(tg, frame, frames, memory, search, loc.confidence)
             timings["redetect"] = _ms(t4)
-        if found is not None:           # the next frame's local search confirms it, or not
-            home = tg.home if tg.search.candidate else (pos, sz, target_scale)
+        if found is not None:           # the next frames' local searches confirm it, or not
+            home = tg.home if on_candidate else (pos, sz, target_scale)
             pos, sz = found.step.pos, found.step.sz
             target_scale = math.sqrt(np.prod(sz) / np.prod(tg.base_sz))
-        elif tg.search.candidate and state == TrackState.LOST and not params.lost_follow:
+        elif on_candidate and not holding and state == TrackState.LOST \
+                and not params.lost_follow:
             pos, sz, target_scale = tg.home                      # not confirmed: back to the box
         pending = self._planned_write(tg, frame, fidx, state, loc, pos, sz,
                                       reusable=not (tg.bounded and lost))  # not the widened crop
@@ -345,19 +356,20 @@ class Tracker:
             result=result, pending=pending, search=search, home=home)
 
     def _scan_tiles(self, tg: _Target, frame: np.ndarray, frames: list, memory: torch.Tensor,
-                    search: Redetection) -> tuple:
-        """(the best candidate at recover_threshold or None, the search's new counts) after
-        scanning the next `redetect_tiles` crops of the grid at the target's scale."""
+                    search: Redetection, local: float) -> tuple:
+        """(the best candidate or None, the search's new counts) after scanning the next
+        `redetect_tiles` crops of the grid at the target's scale; a candidate's confidence
+        reaches recover_threshold and exceeds this frame's local read `local` by
+        redetect_margin."""
         c = self.config
         tiles = tile_centres(tg.image_hw, tg.target_scale, (c.score_size - 1) * c.total_stride)
         n = min(self.params.redetect_tiles, len(tiles))
         flat = np.zeros_like(self._window)      # no cosine-window bonus away from the box
-        best = None
+        best, bar = None, max(self.params.recover_threshold, local + self.params.redetect_margin)
         for i in range(n):
             centre = np.array(tiles[(search.next_tile + i) % len(tiles)], dtype=np.float64)
             loc = self._locate(tg, frame, centre, tg.target_scale, frames, memory, flat, {})
-            if loc.confidence >= self.params.recover_threshold and \
-                    (best is None or loc.confidence > best.confidence):
+            if loc.confidence >= bar and (best is None or loc.confidence > best.confidence):
                 best = loc
         search = dataclasses.replace(
             search, candidate=best is not None, next_tile=(search.next_tile + n) % len(tiles),
@@ -401,13 +413,14 @@ class Tracker:
         timings["post"] = timings.get("post", 0.0) + _ms(t3)
         return _Located(query=query, features=fq, scale_q=scale_q, step=step, confidence=conf)
 
-    def _moved(self, tg: _Target, step: Step, state: TrackState) -> tuple:
+    def _moved(self, tg: _Target, step: Step, state: TrackState,
+               follow_search: bool = False) -> tuple:
         """(pos, sz, target_scale, published box) after a frame in this state: the search
-        window follows the step unless bounded and LOST (or lost_follow says so); the published
-        box follows it only while following."""
+        window follows the step unless bounded and LOST (or lost_follow / `follow_search` say
+        so); the published box follows it only while following."""
         follow = not tg.bounded or state == TrackState.TRACKING
         pos, sz, target_scale, box = tg.pos, tg.sz, tg.target_scale, tg.box
-        if follow or self.params.lost_follow:
+        if follow or follow_search or self.params.lost_follow:
             pos, sz = step.pos, step.sz
             target_scale = math.sqrt(np.prod(step.sz) / np.prod(tg.base_sz))
         if follow:
