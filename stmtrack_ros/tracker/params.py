@@ -108,17 +108,19 @@ class TrackerParams:
     lost_follow: bool = setting(False, "bounded mode: while LOST the search follows its best "
                                 "candidate (published box frozen)", when=When.FRAME)
     # crops at the target's scale scanned round-robin (tracker/redetect.py); a candidate at
-    # recover_threshold is confirmed by the next frame's local search there. Off by default:
-    # 2 re-finds more returns on the 150-frame proxy (AUC 0.645 vs 0.599) but costs shared/data
-    # 0.012 AUC (0.596 vs 0.608: a false LOST re-detects a look-alike); docs/longterm.md
-    redetect_tiles: int = setting(0, "bounded mode: whole-frame re-detection while LOST, "
+    # recover_threshold is confirmed by the next frame's local search there. 2 (with margin
+    # 0.2) re-finds more returns on the 150-frame proxy (AUC 0.646 vs 0.599, re-found 84 % vs
+    # 74 %) and keeps shared/data (0.606 vs 0.608 off); docs/longterm.md Phase C
+    redetect_tiles: int = setting(2, "bounded mode: whole-frame re-detection while LOST, "
                                   "crops per frame; 0 = off", range=(0, 64), when=When.FRAME)
     # a false LOST on a present target scans the frame and may find a look-alike (Human3):
-    # a far candidate must hold for this many local reads, and beat the frozen box's read
+    # a far candidate must beat the frozen box's read by the margin (0.2: free on the proxy,
+    # cuts the shared/data loss from 0.012 to 0.002 AUC) and may have to hold for k local reads
+    # (k 3 costs the proxy 0.009 AUC: 1)
     redetect_confirm_frames: int = setting(1, "bounded mode: local reads at recover_threshold "
                                            "in a row that a whole-frame candidate needs",
                                            range=(1, 100), when=When.FRAME)
-    redetect_margin: float = setting(0.0, "bounded mode: a whole-frame candidate's confidence "
+    redetect_margin: float = setting(0.2, "bounded mode: a whole-frame candidate's confidence "
                                      "must exceed the local read by this", range=_UNIT,
                                      when=When.FRAME)
     device: str = setting("cpu", "torch device: cpu, cuda or cuda:N (falls back to cpu with a "
