@@ -123,8 +123,10 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 def test_config_files_parse():
-    root = Path(__file__).resolve().parents[1] / "config" / "train"
-    for f in sorted(root.glob("*.yaml")):
+    repo = Path(__file__).resolve().parents[1]
+    files = [f for d in ("config/train", "research/train_configs") for f in sorted((repo / d).glob("*.yaml"))]
+    assert len(files) >= 10
+    for f in files:
         cfg = load_config(f)
         from stmtrack_ros.model import ModelConfig
         ModelConfig.from_dict(cfg["model"])
