@@ -61,7 +61,7 @@ def test_tracker_descriptors_are_derived_from_the_settings():
     assert {n for n, s in TRACKER_SPECS.items() if s.runtime} == {
         "confidence", "memory_threshold", "lost_threshold", "lost_frames", "recover_threshold",
         "lost_search_scale", "lost_follow", "redetect_tiles", "redetect_confirm_frames",
-        "redetect_margin"}
+        "redetect_margin", "redetect_after_frames"}
 
 
 def test_yaml_tracker_block_is_generated_from_the_settings():

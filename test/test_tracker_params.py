@@ -64,6 +64,7 @@ _OTHER = {"hp": "otb", "mode": "exact", "memory_capacity": 4, "confidence": "mem
           "memory_threshold": 0.5, "lost_threshold": 0.1, "lost_frames": 9,
           "recover_threshold": 0.9, "lost_search_scale": 2.0, "lost_follow": True,
           "redetect_tiles": 4, "redetect_confirm_frames": 3, "redetect_margin": 0.5,
+          "redetect_after_frames": 5,
           "device": "cuda:0", "fp16": True, "bf16": True, "compile": True, "optimize": True,
           "threads": 1, "backend": "onnxruntime", "onnx_dir": "elsewhere"}
 

@@ -180,7 +180,10 @@ def test_exact_mode_never_scans_and_bad_settings_are_refused():
                              ("redetect_confirm_frames", 2.0, "an integer in 1..100"),
                              ("redetect_margin", -0.1, r"a number in \[0, 1\]"),
                              ("redetect_margin", 1.5, r"a number in \[0, 1\]"),
-                             ("redetect_margin", "0.1", r"a number in \[0, 1\]")):
+                             ("redetect_margin", "0.1", r"a number in \[0, 1\]"),
+                             ("redetect_after_frames", -1, "an integer in 0..10000"),
+                             ("redetect_after_frames", 10001, "an integer in 0..10000"),
+                             ("redetect_after_frames", 1.0, "an integer in 0..10000")):
         with pytest.raises(ValueError, match=f"{name}=.* must be {words}"):
             tr.set_params(TrackerParams(**{**p.to_dict(), name: bad}))
     assert tr.params is p                                  # a refused change changes nothing
@@ -201,3 +204,34 @@ def test_bounded_lost_scans_round_robin():
     assert n > 3 and not any(s.candidate for s in seen)     # recover 1.0: nothing accepted
     assert [s.next_tile for s in seen] == [(3 * k) % n for k in range(1, 5)]
     assert [s.tiles_scanned for s in seen] == [3, 6, 9, 12]
+
+
+@pytest.mark.parametrize("k", [0, 2])
+def test_the_scan_waits_redetect_after_frames_lost_frames(k):
+    """With redetect_after_frames k the first k LOST frames only search at the frozen box and
+    the scan starts on the next one; a TRACKING frame restarts the count."""
+    net = tiny_net()
+    p = TrackerParams(optimize=False, lost_threshold=1.0, recover_threshold=1.0, lost_frames=1,
+                      redetect_tiles=3, redetect_after_frames=k)
+    tr = Tracker(net, p)
+    size = (240, 320)
+    tr.init(square_frame(0, size=size), (30.0, 40.0, 12.0, 12.0))
+
+    def lost_run(start, frames):
+        seen = []
+        for t in range(start, start + frames):
+            assert tr.update(square_frame(t, size=size)).state == TrackState.LOST
+            seen.append((tr.redetection.lost_for, tr.redetection.searching))
+        return seen
+
+    first = lost_run(1, k + 2)
+    assert first == [(i, i > k) for i in range(1, k + 3)]
+    scanned = tr.redetection.tiles_scanned
+    assert scanned == 3 * 2
+    tr.set_params(p.replace(lost_threshold=0.0, recover_threshold=0.0))   # any read recovers
+    assert tr.update(square_frame(k + 3, size=size)).state == TrackState.TRACKING
+    assert tr.redetection.lost_for == 0 and not tr.redetection.searching
+    tr.set_params(p)
+    again = lost_run(k + 4, k + 1)
+    assert again == [(i, i > k) for i in range(1, k + 2)]    # counted from 1 again
+    assert tr.redetection.tiles_scanned == scanned + 3

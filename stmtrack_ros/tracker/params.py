@@ -123,6 +123,11 @@ class TrackerParams:
     redetect_margin: float = setting(0.2, "bounded mode: a whole-frame candidate's confidence "
                                      "must exceed the local read by this", range=_UNIT,
                                      when=When.FRAME)
+    # a false LOST on a present target is short, a real absence long: the scan may wait
+    # (the local search at the frozen box runs meanwhile); docs/longterm.md Phase C
+    redetect_after_frames: int = setting(0, "bounded mode: LOST frames in a row before the "
+                                         "whole-frame scan starts", range=(0, 10000),
+                                         when=When.FRAME)
     device: str = setting("cpu", "torch device: cpu, cuda or cuda:N (falls back to cpu with a "
                           "warning)")
     fp16: bool = setting(False, "CUDA float16 autocast (bounded mode only; ignored on cpu)")

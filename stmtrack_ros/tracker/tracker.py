@@ -73,6 +73,7 @@ class Redetection:
     searching: bool = False        # the last frame was LOST with re-detection on
     candidate: bool = False        # the search window sits on a tile's candidate, to confirm
     confirmed: int = 0             # local reads at recover_threshold on the candidate so far
+    lost_for: int = 0              # LOST frames in a row, this one included (0 when TRACKING)
     next_tile: int = 0             # round-robin position in the tile grid
     tiles: int = 0                 # crops in the grid at the target's scale (last frame)
     tiles_scanned: int = 0         # crops scanned since init
@@ -328,10 +329,13 @@ class Tracker:
         pos, sz, target_scale, box = self._moved(tg, loc.step, state, follow_search=holding)
         if on_candidate and state == TrackState.TRACKING:
             search = dataclasses.replace(search, recoveries=search.recoveries + 1)
+        # a false LOST on a present target is short: the scan waits redetect_after_frames
+        lost_for = search.lost_for + 1 if state == TrackState.LOST else 0
         searching = (tg.bounded and state == TrackState.LOST and params.redetect_tiles > 0
-                     and not holding)
+                     and not holding and lost_for > params.redetect_after_frames)
         search = dataclasses.replace(search, searching=searching or holding, candidate=holding,
-                                     confirmed=search.confirmed + 1 if holding else 0)
+                                     confirmed=search.confirmed + 1 if holding else 0,
+                                     lost_for=lost_for)
         found, home = None, tg.home if holding else None
         if searching:
             t4 = time.perf_counter()
