@@ -764,6 +764,10 @@ def main(args=None) -> int:
                     executor.spin_once(timeout_sec=0.2)
                 except InvalidHandle:  # a transition destroyed an entity while the wait set
                     continue           # was being built; the next one leaves it out
+                except Exception:  # noqa: BLE001 - SIGTERM shut the context down while the
+                    if rclpy.ok():  # wait set was being built (RCLError): a clean exit
+                        raise
+                    break
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
     finally:
