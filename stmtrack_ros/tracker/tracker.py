@@ -318,6 +318,27 @@ class Tracker:
                            self._window, timings)
         t3 = time.perf_counter()
         state, low = advance(tg.state, tg.low_count, loc.confidence, params)
+        state, low, pos, sz, target_scale, box, search, home = self._advance_search(
+            tg, frame, frames, memory, loc, state, low, timings)
+        pending = self._planned_write(tg, frame, fidx, state, loc, pos, sz,
+                                      reusable=not (tg.bounded and lost))  # not the widened crop
+        timings["post"] += _ms(t3) - timings.get("redetect", 0.0)
+        timings["track"] = _ms(t1)
+        result = TrackResult(box=box, confidence=loc.confidence, state=state, frame_index=fidx,
+                             memory_frames=tuple(frames), timings_ms=timings)
+        return dataclasses.replace(
+            tg, pos=pos, sz=sz, target_scale=target_scale, box=box, state=state,
+            frame_index=fidx, prev_pscore=loc.step.pscore, low_count=low, step=loc.step,
+            result=result, pending=pending, search=search, home=home)
+
+    def _advance_search(self, tg: _Target, frame: np.ndarray, frames: list,
+                        memory: torch.Tensor, loc: _Located, state: TrackState, low: int,
+                        timings: dict) -> tuple:
+        """(state, low_count, pos, sz, target_scale, published box, search, home) after this
+        frame's local read `loc` and the rule's `state`: where the window goes (_moved), and in
+        bounded mode while LOST the whole-frame search: holding a candidate until it is
+        confirmed, scanning the next tiles, or going back to the frozen box."""
+        params, lost = self.params, tg.state == TrackState.LOST
         search = tg.search
         on_candidate = tg.bounded and lost and search.candidate
         # a candidate turns TRACKING after redetect_confirm_frames local reads at recover in a
@@ -348,16 +369,7 @@ class Tracker:
         elif on_candidate and not holding and state == TrackState.LOST \
                 and not params.lost_follow:
             pos, sz, target_scale = tg.home                      # not confirmed: back to the box
-        pending = self._planned_write(tg, frame, fidx, state, loc, pos, sz,
-                                      reusable=not (tg.bounded and lost))  # not the widened crop
-        timings["post"] += _ms(t3) - timings.get("redetect", 0.0)
-        timings["track"] = _ms(t1)
-        result = TrackResult(box=box, confidence=loc.confidence, state=state, frame_index=fidx,
-                             memory_frames=tuple(frames), timings_ms=timings)
-        return dataclasses.replace(
-            tg, pos=pos, sz=sz, target_scale=target_scale, box=box, state=state,
-            frame_index=fidx, prev_pscore=loc.step.pscore, low_count=low, step=loc.step,
-            result=result, pending=pending, search=search, home=home)
+        return state, low, pos, sz, target_scale, box, search, home
 
     def _scan_tiles(self, tg: _Target, frame: np.ndarray, frames: list, memory: torch.Tensor,
                     search: Redetection, local: float) -> tuple:
