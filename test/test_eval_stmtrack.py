@@ -10,6 +10,8 @@ from conftest import shared_path
 from eval_synth import project_sequence
 from stmtrack_ros.cli import main
 from stmtrack_ros.datasets import load_dataset
+from stmtrack_ros.eval import runner
+from stmtrack_ros.tracker.signals import SIGNALS
 
 
 def run_eval(data, out, *extra):
@@ -44,6 +46,12 @@ def test_stmtrack_adapter_matches_tracker(tmp_path, portable_seed1_checkpoint):
     np.testing.assert_allclose(conf[1:], [r.confidence for r in results], atol=1e-5)
     assert np.loadtxt(folder / "right_001_state.value").astype(int).tolist() == \
         [1] + [int(r.state) for r in results]
+    # and the signals, by name (tracker/signals.py), row 1 = init = nan
+    signals = runner.load_signals(out, "stmtrack-exact-otb", seq)
+    assert tuple(signals) == SIGNALS
+    for name, column in signals.items():
+        assert np.isnan(column[0])
+        np.testing.assert_allclose(column[1:], [r.signals[name] for r in results], rtol=1e-5, atol=1e-6)
     assert summary["trackers"]["stmtrack-exact-otb"]["longterm"]["confidence_source"] == "tracker"
 
 

@@ -17,6 +17,7 @@ from stmtrack_ros.model import default_checkpoint_path, load_checkpoint
 from stmtrack_ros.model.export import MANIFEST_NAME, cache_root, weights_sha256
 from stmtrack_ros.tracker import Tracker, TrackerParams
 from stmtrack_ros.tracker.backends import BackendError
+from stmtrack_ros.tracker.signals import SIGNALS
 
 DEMO = Path(__file__).resolve().parents[1] / "stmtrack_ros" / "data" / "demo"
 
@@ -78,6 +79,9 @@ def test_onnxruntime_gives_torch_boxes_on_the_bundled_clip(net, clip, cache):
     assert [r.memory_frames for r in got] == [r.memory_frames for r in ref]
     assert np.abs(np.array([r.confidence for r in got]) - [r.confidence for r in ref]).max() <= 1e-3
     assert max(len(r.memory_frames) for r in got) >= 5          # reads over several frames
+    # and so are the signals a combined confidence reads (tracker/signals.py)
+    signals = np.array([[[r.signals[k] for k in SIGNALS] for r in rs[1:]] for rs in (got, ref)])
+    assert np.abs(signals[0] - signals[1]).max() <= 2e-3
     assert np.ptp(boxes_ref[:, 0]) > 20                          # the target moves: a real test
 
 

@@ -10,6 +10,9 @@ layout, resumably:
                                            they claim the target, 0 when they report failure
     <out>/<tracker>/<seq>/<seq>_001_state.value        the TrackState value per frame (1 TRACKING,
                                            2 LOST; peers: LOST when they report failure)
+    <out>/<tracker>/<seq>/<seq>_001_signals.csv        stmtrack only: a header of the signal
+                                           names (tracker/signals.py SIGNALS), then one row per
+                                           frame (row 1 = init = nan)
     <out>/<tracker>/run.json               the settings the results were made with
 
 A sequence whose box file exists with the expected number of rows is not run again; the box
@@ -29,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from stmtrack_ros.tracker.result import TrackState
+from stmtrack_ros.tracker.signals import SIGNALS
 
 from ..datasets import Sequence
 from . import peers
@@ -81,6 +85,7 @@ class ScoredResult(peers.EvalResult):
     """An evaluation result with the tracker's own confidence and state."""
     confidence: float = 1.0
     state: int = TrackState.TRACKING
+    signals: tuple = ()             # the values of SIGNALS, in that order
 
 
 def frame_scores(result) -> tuple:
@@ -112,7 +117,8 @@ class StmtrackAdapter:
 
     def update(self, frame_bgr) -> ScoredResult:
         r = self._tracker.update(frame_bgr)
-        return ScoredResult(tuple(float(v) for v in r.box), True, float(r.confidence), int(r.state))
+        return ScoredResult(tuple(float(v) for v in r.box), True, float(r.confidence), int(r.state),
+                            tuple(float(r.signals[k]) for k in SIGNALS))
 
 
 def build_tracker(spec: TrackerSpec):
@@ -143,6 +149,26 @@ def confidence_file(out, label: str, seq_name: str) -> Path:
 
 def state_file(out, label: str, seq_name: str) -> Path:
     return result_dir(out, label, seq_name) / f"{seq_name}_001_state.value"
+
+
+def signals_file(out, label: str, seq_name: str) -> Path:
+    return result_dir(out, label, seq_name) / f"{seq_name}_001_signals.csv"
+
+
+def load_signals(out, label: str, seq: Sequence) -> dict | None:
+    """{signal name: per-frame values} of a finished sequence, or None when not written or
+    not matching the frames."""
+    path = signals_file(out, label, seq.name)
+    if not path.is_file():
+        return None
+    try:
+        names = path.read_text().split("\n", 1)[0].strip().split(",")
+        values = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except ValueError:
+        return None
+    if values.shape != (len(seq.frames), len(names)):
+        return None
+    return {n: values[:, i] for i, n in enumerate(names)}
 
 
 def load_scores(out, label: str, seq: Sequence):
@@ -184,8 +210,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def save_result(out, label: str, seq: Sequence, boxes: np.ndarray, times: np.ndarray,
-                confidence=None, state=None) -> None:
-    """Write one sequence's results; the box file last (its presence marks the run done)."""
+                confidence=None, state=None, signals=None) -> None:
+    """Write one sequence's results; the box file last (its presence marks the run done).
+    `signals`: (frames, len(SIGNALS)) values, or None for a tracker without them."""
     d = result_dir(out, label, seq.name)
     d.mkdir(parents=True, exist_ok=True)
     native = seq.to_native(boxes)
@@ -194,6 +221,9 @@ def save_result(out, label: str, seq: Sequence, boxes: np.ndarray, times: np.nda
         _write_atomic(confidence_file(out, label, seq.name), "".join(f"{c:.6f}\n" for c in confidence))
     if state is not None:
         _write_atomic(state_file(out, label, seq.name), "".join(f"{int(v)}\n" for v in state))
+    if signals is not None:
+        _write_atomic(signals_file(out, label, seq.name), ",".join(SIGNALS) + "\n" + "".join(
+            ",".join(f"{v:.6g}" for v in row) + "\n" for row in signals))
     _write_atomic(box_file(out, label, seq.name),
                   "".join(",".join(f"{v:.3f}" for v in row) + "\n" for row in native))
 
@@ -217,13 +247,16 @@ def check_settings(out, spec: TrackerSpec) -> None:
 def track_sequence(tracker, seq: Sequence, on_frame=None):
     """One-pass evaluation: init on frame 1 with its ground truth, then update on every later
     frame. Returns 0-based boxes (row 0 = init box), per-frame seconds, confidences and states
-    (`frame_scores`; row 0 = 1, TRACKING). `on_frame()` is called after each frame (progress)."""
+    (`frame_scores`; row 0 = 1, TRACKING) and the signals (frames, len(SIGNALS); row 0 NaN; None
+    for a tracker without them). `on_frame()` is called after each frame (progress)."""
     import cv2
     n = len(seq.frames)
     boxes = np.full((n, 4), np.nan)
     times = np.zeros(n)
     conf = np.ones(n)
     state = np.full(n, int(TrackState.TRACKING))
+    signals = np.full((n, len(SIGNALS)), np.nan)
+    has_signals = False
     for i, path in enumerate(seq.frames):
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if frame is None:
@@ -238,9 +271,11 @@ def track_sequence(tracker, seq: Sequence, on_frame=None):
             times[i] = time.perf_counter() - t0
             boxes[i] = result.box
             conf[i], state[i] = frame_scores(result)
+            if getattr(result, "signals", ()):
+                signals[i], has_signals = result.signals, True
         if on_frame is not None:
             on_frame()
-    return boxes, times, conf, state
+    return boxes, times, conf, state, (signals if has_signals else None)
 
 
 def _set_threads(threads: int) -> None:
@@ -263,8 +298,8 @@ def run_job(spec: TrackerSpec, seq: Sequence, out: str, threads: int, on_frame=N
         if spec not in _BUILT:          # one tracker per process and spec: load the model once
             _BUILT[spec] = build_tracker(spec)
         tracker = _BUILT[spec]
-        boxes, times, conf, state = track_sequence(tracker, seq, on_frame)
-        save_result(out, spec.label, seq, boxes, times, conf, state)
+        boxes, times, conf, state, signals = track_sequence(tracker, seq, on_frame)
+        save_result(out, spec.label, seq, boxes, times, conf, state, signals)
         return spec.label, seq.name, None
     except Exception as e:  # noqa: BLE001 - reported per sequence; the other jobs go on
         msg = f"{type(e).__name__}: {e}"

@@ -39,6 +39,7 @@ class Step:
     score: float             # raw score there (the reported confidence)
     pscore: float            # windowed, penalised score there (the official memory gate)
     penalty: float
+    pred_sz: np.ndarray | None = None   # the network's raw box size there, before smoothing
 
 
 def choose_step(score, boxes_xyxy, prior_pos, prior_sz, scale_q: float, window, hp: HyperParams,
@@ -69,7 +70,8 @@ def choose_step(score, boxes_xyxy, prior_pos, prior_sz, scale_q: float, window, 
         # a diverged network (inf or NaN out of a file's extreme weights): a miss, box kept
         return Step(pos=np.asarray(prior_pos, dtype=np.float64).copy(),
                     sz=np.asarray(prior_sz, dtype=np.float64).copy(), best=best, score=0.0,
-                    pscore=0.0, penalty=0.0)
+                    pscore=0.0, penalty=0.0,
+                    pred_sz=np.asarray(prior_sz, dtype=np.float64).copy())
     im_h, im_w = image_hw
     cx = max(0.0, min(float(im_w), float(cx)))
     cy = max(0.0, min(float(im_h), float(cy)))
@@ -77,4 +79,5 @@ def choose_step(score, boxes_xyxy, prior_pos, prior_sz, scale_q: float, window, 
     h = max(float(hp.min_h), min(float(im_h), float(h)))
     return Step(pos=np.array([cx, cy], dtype=np.float64), sz=np.array([w, h], dtype=np.float64),
                 best=best, score=float(score[best]), pscore=float(pscore[best]),
-                penalty=float(penalty[best]))
+                penalty=float(penalty[best]),
+                pred_sz=np.array([pred[2], pred[3]], dtype=np.float64))

@@ -24,3 +24,4 @@ class TrackResult:
     frame_index: int                 # 0 = the init frame
     memory_frames: tuple = ()        # frame indexes of the memory read for this frame
     timings_ms: dict = field(default_factory=dict)
+    signals: dict = field(default_factory=dict)   # signals.SIGNALS of the frame's read; {} at init

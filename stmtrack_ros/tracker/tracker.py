@@ -54,6 +54,7 @@ from .params import SETTINGS, HyperParams, TrackerParams, When
 from .postprocess import Step, choose_step, cosine_window
 from .redetect import tile_centres
 from .result import TrackerInputError, TrackResult, TrackState
+from .signals import frame_signals, sharpness
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,17 +107,20 @@ class _Target:
     memorize_ms: float = 0.0       # duration of the last memory pass
     search: Redetection = Redetection()
     home: tuple | None = None      # (pos, sz, target_scale) of the frozen box, while on a candidate
+    last_write: int = 0            # index of the last frame written into memory
 
 
 @dataclass(frozen=True, eq=False)
 class _Located:
     """One search crop's outcome: the crop tensor and its query features (a Siamese-keys model
-    reuses them as memory), its scale, the post-processing step and the reported confidence."""
+    reuses them as memory), its scale, the post-processing step, the reported confidence and
+    the signals it was chosen from (signals.SIGNALS)."""
     query: torch.Tensor
     features: torch.Tensor
     scale_q: float
     step: Step
     confidence: float
+    signals: dict
 
 
 def _ms(t0: float) -> float:
@@ -292,7 +296,7 @@ class Tracker:
             feature = self.backend.memorize(self._tensor(crop), self._tensor(label))
         ms = _ms(t0)
         return dataclasses.replace(tg, memory=tg.memory.added(p.index, feature), pending=None,
-                                   memorize_ms=ms), ms
+                                   memorize_ms=ms, last_write=p.index), ms
 
     def _track_pass(self, frame_bgr) -> _Target:
         """The target after the query pass on this frame (the previous frame's memory pass
@@ -325,7 +329,8 @@ class Tracker:
         timings["post"] += _ms(t3) - timings.get("redetect", 0.0)
         timings["track"] = _ms(t1)
         result = TrackResult(box=box, confidence=loc.confidence, state=state, frame_index=fidx,
-                             memory_frames=tuple(frames), timings_ms=timings)
+                             memory_frames=tuple(frames), timings_ms=timings,
+                             signals=loc.signals)
         return dataclasses.replace(
             tg, pos=pos, sz=sz, target_scale=target_scale, box=box, state=state,
             frame_index=fidx, prev_pscore=loc.step.pscore, low_count=low, step=loc.step,
@@ -421,13 +426,17 @@ class Tracker:
         t3 = time.perf_counter()
         step = choose_step(score, boxes, centre, tg.sz, scale_q, window, tg.hp,
                           tg.image_hw, s)
-        conf = step.score
-        if self.params.confidence == "first_frame" and len(frames) > 1:
+        first = step.score                   # a read of frame 0 alone is the memory read
+        if len(frames) > 1:
             k = frames.index(0)  # every read holds frame 0 (memory.py)
-            conf = float(self.backend.first_frame_score(fq, memory[:, :, k:k + 1], step.best))
+            first = float(self.backend.first_frame_score(fq, memory[:, :, k:k + 1], step.best))
+        signals = frame_signals(step.score, first, sharpness(score, step.best), step.pos, centre,
+                                step.pred_sz, tg.sz, tg.frame_index + 1 - tg.last_write)
+        conf = signals[self.params.confidence]
         conf = min(max(conf, 0.0), 1.0) if not math.isnan(conf) else 0.0
         timings["post"] = timings.get("post", 0.0) + _ms(t3)
-        return _Located(query=query, features=fq, scale_q=scale_q, step=step, confidence=conf)
+        return _Located(query=query, features=fq, scale_q=scale_q, step=step, confidence=conf,
+                        signals=signals)
 
     def _moved(self, tg: _Target, step: Step, state: TrackState,
                follow_search: bool = False) -> tuple:
