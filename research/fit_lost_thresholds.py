@@ -14,6 +14,9 @@ never on the evaluation set; `--report` scores a fitted point on other results u
         --results runs/lt_proxy_res/stmtrack-bounded-got10k-confidencefirst_frame
     python -m research.fit_lost_thresholds --data ../shared/data --results runs/lt_shared/<label> \
         --report 0.35 0.5 3
+
+`--combined` replays the `combined` confidence (tracker/combined.py) computed from the run's
+recorded signals instead of the confidence it reported.
 """
 from __future__ import annotations
 
@@ -28,10 +31,12 @@ import numpy as np
 from stmtrack_ros.datasets import DatasetError, load_dataset
 from stmtrack_ros.eval import longterm
 from stmtrack_ros.eval.report import image_size
-from stmtrack_ros.eval.runner import load_result, load_scores
+from stmtrack_ros.eval.runner import load_result, load_scores, load_signals
+from stmtrack_ros.tracker import combined
 from stmtrack_ros.tracker.lost import replay
 from stmtrack_ros.tracker.params import TrackerParams
 from stmtrack_ros.tracker.result import TrackState
+from stmtrack_ros.tracker.signals import SIGNALS
 
 LOST_THRESHOLDS = np.round(np.arange(0.05, 0.71, 0.05), 2)
 RECOVER_MARGINS = (0.0, 0.05, 0.1, 0.2)      # recover_threshold = lost_threshold + this
@@ -49,6 +54,24 @@ def load_tables(data, results: Path) -> list:
             raise DatasetError(f"{results}: no complete results with confidences for {seq.name}")
         tables.append(longterm.frame_table(res[0][1:], seq.gt[1:], ~seq.absent()[1:], scores[0][1:],
                                            scores[1][1:], image_size(seq)))
+    return tables
+
+
+def with_signals(data, results: Path, tables: list) -> list:
+    """`tables` (load_tables of the same folder) each with a `signals` array (frames,
+    len(SIGNALS)), init frame dropped."""
+    for seq, table in zip(load_dataset(data), tables):
+        signals = load_signals(results.parent, results.name, seq)
+        if signals is None:
+            raise DatasetError(f"{results}: no signals file for {seq.name} (rerun stmtrack eval)")
+        table["signals"] = np.stack([signals[n][1:] for n in SIGNALS], axis=1)
+    return tables
+
+
+def combined_confidences(tables: list) -> list:
+    """`tables` with their confidence replaced by the combined score of their signals."""
+    for t in tables:
+        t["confidence"] = np.array([combined.score(dict(zip(SIGNALS, row))) for row in t["signals"]])
     return tables
 
 
@@ -77,9 +100,13 @@ def main(argv=None) -> int:
     ap.add_argument("--report", nargs=3, type=float, metavar=("LOST", "RECOVER", "FRAMES"),
                     help="score this point only (no fit)")
     ap.add_argument("--top", type=int, default=8, help="grid points to print")
+    ap.add_argument("--combined", action="store_true",
+                    help="replay the combined confidence of the recorded signals")
     args = ap.parse_args(argv)
     try:
         tables = load_tables(args.data, Path(args.results))
+        if args.combined:
+            tables = combined_confidences(with_signals(args.data, Path(args.results), tables))
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

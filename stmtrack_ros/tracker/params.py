@@ -38,8 +38,11 @@ MODES = ("exact", "bounded")
 # what `confidence` is: "memory", the official score of the chosen cell (the read of every
 # memory frame); "first_frame", the score of the same cell read against frame 0 alone (the
 # user's box): it stays high while the track is on the target and drops when the memory has
-# led it onto a neighbour or the background (MODEL_CARD, "Confidence")
-CONFIDENCES = ("memory", "first_frame")
+# led it onto a neighbour or the background (MODEL_CARD, "Confidence"); "combined", the
+# probability of a right box fitted over the frame's signals (tracker/combined.py). The first
+# two are also the names of those signals (tracker/signals.py)
+COMBINED = "combined"
+CONFIDENCES = ("memory", "first_frame", COMBINED)
 # who runs the network passes (docs/deploy.md): PyTorch (exact parity, autocast, compile), ONNX
 # Runtime on the exported passes (the fast CPU path), TensorRT engines built from them (GPUs)
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -88,7 +91,8 @@ class TrackerParams:
     # (AUROC 0.89 vs 0.86, AUC 0.596 vs 0.572) and on shared/data (AUROC 0.96 vs 0.36, AUC
     # 0.608 vs 0.604); docs/longterm.md
     confidence: str = setting("first_frame", "the read behind the reported confidence: memory "
-                              "(official) or first_frame (frame 0 alone: drops on a drift)",
+                              "(official), first_frame (frame 0 alone: drops on a drift) or "
+                              "combined (fitted over several signals; bundled model only)",
                               choices=CONFIDENCES, when=When.FRAME)
     # thresholds: below the bundled model's confidence on tracked DAVIS frames (p10 0.6), above
     # it on frames without the target (blank: 0.03-0.21); MODEL_CARD "LOST"

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,13 +45,14 @@ import torch
 
 from stmtrack_ros.model.input_tensor import input_tensor
 
+from . import combined
 from .backends import make_backend
 from .boxes import cxywh_to_xywh, xywh_to_cxywh
 from .crop import box_in_centred_crop, box_label_map, fg_bg_map, get_crop
 from .inputs import as_bgr, check_box
 from .lost import advance
 from .memory import BoundedMemory, ExactMemory
-from .params import SETTINGS, HyperParams, TrackerParams, When
+from .params import COMBINED, SETTINGS, HyperParams, TrackerParams, When
 from .postprocess import Step, choose_step, cosine_window
 from .redetect import tile_centres
 from .result import TrackerInputError, TrackResult, TrackState
@@ -140,6 +142,8 @@ class Tracker:
         self.backend = make_backend(net, self.params, self.device)   # runs the network passes
         self._reuse_query = bool(self.config.siamese_keys)
         self._window = cosine_window(self.config.score_size)
+        self._combined_fits = combined.fitted_for(net)
+        self._warn_combined(self.params)
         self.reset()
 
     @classmethod
@@ -167,7 +171,23 @@ class Tracker:
         if fixed:
             raise ValueError(f"{', '.join(fixed)} cannot change on a running tracker; "
                              "build a new Tracker")
+        if params.confidence != self.params.confidence:
+            self._warn_combined(params)
         self.params = params
+
+    def _warn_combined(self, params: TrackerParams) -> None:
+        if params.confidence == COMBINED and not self._combined_fits:
+            warnings.warn("confidence combined: its coefficients were fitted for the bundled "
+                          "model, not this one; reporting first_frame (tracker/combined.py)",
+                          RuntimeWarning, stacklevel=3)
+
+    def _confidence(self, signals: dict) -> float:
+        """The reported confidence of one read (`TrackerParams.confidence`): a signal of that
+        name, or the combined score (first_frame for a model it was not fitted for)."""
+        choice = self.params.confidence
+        if choice == COMBINED:
+            return combined.score(signals) if self._combined_fits else signals["first_frame"]
+        return signals[choice]
 
     @property
     def state(self) -> TrackState:
@@ -432,7 +452,7 @@ class Tracker:
             first = float(self.backend.first_frame_score(fq, memory[:, :, k:k + 1], step.best))
         signals = frame_signals(step.score, first, sharpness(score, step.best), step.pos, centre,
                                 step.pred_sz, tg.sz, tg.frame_index + 1 - tg.last_write)
-        conf = signals[self.params.confidence]
+        conf = self._confidence(signals)
         conf = min(max(conf, 0.0), 1.0) if not math.isnan(conf) else 0.0
         timings["post"] = timings.get("post", 0.0) + _ms(t3)
         return _Located(query=query, features=fq, scale_q=scale_q, step=step, confidence=conf,

@@ -1,0 +1,65 @@
+"""`confidence: combined` (tracker/combined.py): the logistic score over the frame's signals,
+for the bundled model it was fitted for; first_frame with one warning for any other model.
+Real pictures: the demo clip's bunny, covered, then the view panned (test_tracker_redetect)."""
+import math
+import warnings
+
+import pytest
+from test_tracker_redetect import BOX, _panned_video
+
+from stmtrack_ros.model import default_checkpoint_path, load_checkpoint
+from stmtrack_ros.tracker import Tracker, TrackerParams, combined
+from tracker_support import SQUARE_BOX, one_thread, same_snapshot, snapshot, square_frame, tiny_net  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def net():
+    return load_checkpoint(default_checkpoint_path())
+
+
+def _formula(signals):
+    z = combined.INTERCEPT + sum(w * signals[n] for n, w in combined.WEIGHTS.items())
+    return 1 / (1 + math.exp(-z))
+
+
+def test_the_combined_score_is_the_fitted_formula_and_falls_on_a_covered_target(net):
+    assert combined.fitted_for(net)
+    start, video = _panned_video()
+    tr = Tracker(net, TrackerParams(confidence="combined"))
+    tr.init(start, BOX)
+    track = [tr.update(f) for f in video]
+    for r in track:
+        assert 0.0 <= r.confidence <= 1.0
+        assert r.confidence == pytest.approx(_formula(r.signals), abs=1e-12)
+    tracked, covered = track[:3], track[3:9]
+    assert min(r.confidence for r in tracked) > 0.8            # a right box: high
+    assert max(r.confidence for r in covered) < 0.5            # the bunny covered: low
+
+
+def test_another_model_reports_first_frame_with_one_warning():
+    other = tiny_net()
+    assert not combined.fitted_for(other)
+    with pytest.warns(RuntimeWarning, match="fitted for the bundled model") as caught:
+        tr = Tracker(other, TrackerParams(confidence="combined"))
+    assert len(caught) == 1
+    tr.init(square_frame(0), SQUARE_BOX)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                         # no warning per frame
+        for t in range(1, 4):
+            r = tr.update(square_frame(t))
+            assert r.confidence == pytest.approx(min(max(r.signals["first_frame"], 0.0), 1.0))
+    plain = Tracker(other, TrackerParams())
+    with pytest.warns(RuntimeWarning, match="fitted for the bundled model"):
+        plain.set_params(TrackerParams(confidence="combined"))  # switching to it warns too
+
+
+def test_a_refused_confidence_changes_nothing(net):
+    tr = Tracker(net, TrackerParams(confidence="combined"))
+    start, video = _panned_video()
+    tr.init(start, BOX)
+    tr.update(video[0])
+    before = snapshot(tr)
+    for bad in ("combo", "", 1):
+        with pytest.raises(ValueError, match="confidence"):
+            tr.set_params(TrackerParams(confidence=bad))
+    assert same_snapshot(snapshot(tr), before)
