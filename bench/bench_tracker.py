@@ -19,7 +19,8 @@ matmul ceiling. Goals: exact-mode throughput >= official; latency <= 0.65 x offi
 
     source scripts/env.sh && python bench/bench_tracker.py [--frames 20] [--sequence DIR]
         [--checkpoint PATH] [--device cpu|cuda] [--threads N] [--no-baseline] [--no-official]
-        [--backends torch,onnxruntime] [--nanotrack [DIR]] [--rounds N] [--out FILE]
+        [--backends auto,torch,onnxruntime] [--nanotrack [DIR]] [--mode bounded|exact]
+        [--rounds N] [--out FILE]
 """
 import argparse
 import json
@@ -182,17 +183,20 @@ class TimedNano:
                 "update_cpu_mean_s": round(statistics.mean(self.cpu), 4)}
 
 
-def side_by_side(net, flops, backends, frames, init_box, rounds: int, nanotrack, device, compile_too):
-    """The small model in bounded mode on each backend (and torch.compile, and NanoTrack v2),
-    interleaved pass by pass over `rounds` passes: one run, one load, comparable rows."""
-    base = TrackerParams(device=device, mode="bounded")
+def side_by_side(net, flops, backends, frames, init_box, rounds: int, nanotrack, device, compile_too,
+                 mode: str = "bounded"):
+    """The small model in `mode` on each backend (and torch.compile, and NanoTrack v2),
+    interleaved pass by pass over `rounds` passes: one run, one load, comparable rows; each
+    row says the backend it ran on (what `auto` chose)."""
+    base = TrackerParams(device=device, mode=mode)
     timed = {}
     for b in backends:
         t0 = time.perf_counter()
-        timed[f"bounded_{b}"] = Timed(Tracker(net, base.replace(backend=b)), flops)
-        timed[f"bounded_{b}"].setup_s = round(time.perf_counter() - t0, 2)  # ORT: export + sessions
+        timed[f"{mode}_{b}"] = Timed(Tracker(net, base.replace(backend=b)), flops)
+        timed[f"{mode}_{b}"].setup_s = round(time.perf_counter() - t0, 2)  # ORT: export + sessions
     if compile_too:
-        timed["bounded_torch_compiled"] = Timed(Tracker(net, base.replace(compile=True)), flops, warmup=6)
+        timed[f"{mode}_torch_compiled"] = Timed(Tracker(net, base.replace(compile=True)), flops,
+                                                warmup=6)
     if nanotrack is not None:
         timed["nanotrack_v2_opencv"] = TimedNano(nanotrack or None)
     for _ in range(rounds):
@@ -203,9 +207,11 @@ def side_by_side(net, flops, backends, frames, init_box, rounds: int, nanotrack,
         out[name] = t.summary()
         if hasattr(t, "setup_s"):
             out[name]["setup_s"] = t.setup_s
-    ref = out.get("bounded_torch")
+        if isinstance(t, Timed):
+            out[name]["backend"] = t.tracker.backend.name
+    ref = out.get(f"{mode}_torch")
     for name, r in out.items():
-        if ref is not None and name != "bounded_torch":
+        if ref is not None and name != f"{mode}_torch":
             r["speedup_vs_torch_median"] = round(ref["update_median_s"] / r["update_median_s"], 2)
     return out
 
@@ -222,12 +228,14 @@ def main() -> int:
     ap.add_argument("--compile", action="store_true",
                     help="also time the --checkpoint model with compile: true (bounded)")
     ap.add_argument("--backends", default="torch",
-                    help="comma-separated backends (torch, onnxruntime): with more than torch, the "
+                    help="comma-separated backends (auto, torch, onnxruntime): with more than torch, the "
                          "--checkpoint model runs side by side on each (bounded), and the official "
                          "network in exact mode on each")
     ap.add_argument("--nanotrack", nargs="?", const="", default=None, metavar="DIR",
                     help="also time NanoTrack v2 through OpenCV beside the --checkpoint model "
                          "(DIR: its ONNX folder; default the eval peer's)")
+    ap.add_argument("--mode", default="bounded", choices=("bounded", "exact"),
+                    help="side by side: the --checkpoint model's memory mode (default bounded)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="side by side: passes over the frames, interleaved between the rows")
     ap.add_argument("--out", help="also write the JSON to this file (e.g. docs/bench/...)")
@@ -239,7 +247,7 @@ def main() -> int:
     if init_box is None:
         init_box = np.loadtxt(SHARED / "data" / args.sequence / "groundtruth.txt", delimiter=",")[0]
     ceiling = matmul_ceiling()
-    base = TrackerParams(device=args.device, threads=args.threads)
+    base = TrackerParams(device=args.device, threads=args.threads, backend="torch")  # rows name others
     runs, flops, goals = {}, None, {}
     if not args.no_official:
         net = STMTrackNet()
@@ -272,7 +280,7 @@ def main() -> int:
                                                 frames, init_box, sfl, warmup=6)
         else:
             small["side_by_side"] = side_by_side(snet, sfl, backends, frames, init_box, args.rounds,
-                                                 args.nanotrack, args.device, args.compile)
+                                                 args.nanotrack, args.device, args.compile, args.mode)
             fps = {k: v["fps_of_median"] for k, v in small["side_by_side"].items()}
             small["goal_100fps_bounded"] = {k: v >= 100 for k, v in fps.items() if k.startswith("bounded")}
     out = {"bench": "tracker", "sequence": args.sequence, "frames": len(frames),

@@ -26,33 +26,36 @@ def test_stmtrack_adapter_matches_tracker(tmp_path, portable_seed1_checkpoint):
     out = tmp_path / "res"
     for mode in ("exact", "bounded"):
         assert run_eval(data, out, "--trackers", "stmtrack", "--checkpoint", str(portable_seed1_checkpoint),
-                        "--mode", mode, "--hp", "otb") == 0
+                        "--mode", mode, "--hp", "otb", "--backend", "torch") == 0   # as the official
+    exact = "stmtrack-exact-otb-backendtorch"
     summary = json.loads((out / "summary.json").read_text())
-    assert sorted(summary["trackers"]) == ["stmtrack-bounded-otb", "stmtrack-exact-otb"]
-    settings = summary["trackers"]["stmtrack-exact-otb"]["settings"]
+    assert sorted(summary["trackers"]) == ["stmtrack-bounded-otb-backendtorch", exact]
+    settings = summary["trackers"][exact]["settings"]
     assert settings["mode"] == "exact" and settings["hp"] == "otb"
     # the stored boxes are the tracker's own outputs, written back in the 1-based file convention
     seq = load_dataset(data)[0]
-    tracker = Tracker.from_checkpoint(portable_seed1_checkpoint, TrackerParams(mode="exact", hp="otb"))
+    tracker = Tracker.from_checkpoint(portable_seed1_checkpoint, TrackerParams(backend="torch",
+                                                                               mode="exact", hp="otb"))
     frames = [cv2.imread(str(p)) for p in seq.frames]
     tracker.init(frames[0], tuple(seq.gt[0]))
     results = [tracker.update(f) for f in frames[1:]]
     direct = np.array([r.box for r in results])
-    stored = np.loadtxt(out / "stmtrack-exact-otb" / "right" / "right_001.txt", delimiter=",")
+    stored = np.loadtxt(out / exact / "right" / "right_001.txt", delimiter=",")
     np.testing.assert_allclose(stored[1:], direct + [1, 1, 0, 0], atol=2e-3)
     # so are the confidences and states (VOT-LT files beside the boxes; row 1 = init)
-    folder = out / "stmtrack-exact-otb" / "right"
+    folder = out / exact / "right"
     conf = np.loadtxt(folder / "right_001_confidence.value")
     np.testing.assert_allclose(conf[1:], [r.confidence for r in results], atol=1e-5)
     assert np.loadtxt(folder / "right_001_state.value").astype(int).tolist() == \
         [1] + [int(r.state) for r in results]
     # and the signals, by name (tracker/signals.py), row 1 = init = nan
-    signals = runner.load_signals(out, "stmtrack-exact-otb", seq)
+    signals = runner.load_signals(out, exact, seq)
     assert tuple(signals) == SIGNALS
     for name, column in signals.items():
         assert np.isnan(column[0])
         np.testing.assert_allclose(column[1:], [r.signals[name] for r in results], rtol=1e-5, atol=1e-6)
-    assert summary["trackers"]["stmtrack-exact-otb"]["longterm"]["confidence_source"] == "tracker"
+    assert summary["trackers"][exact]["longterm"]["confidence_source"] == "tracker"
+    assert summary["trackers"][exact]["backend"] == "torch"
 
 
 def test_stmtrack_bad_settings_are_one_line_errors(tmp_path, capsys):

@@ -63,10 +63,11 @@ def test_user_digest_is_checked(tiny_file, tmp_path):
     digest = file_sha256(path)
     assert load_checkpoint(path, sha256=digest.upper()).config.q_size == 127
     refused(path, "not the expected", sha256="0" * 64)
-    from stmtrack_ros.tracker import Tracker
-    assert Tracker.from_checkpoint(path, sha256=digest).config.q_size == 127
+    from stmtrack_ros.tracker import Tracker, TrackerParams
+    torch_only = TrackerParams(backend="torch")   # the digest is checked before any backend
+    assert Tracker.from_checkpoint(path, torch_only, sha256=digest).config.q_size == 127
     with pytest.raises(CheckpointError, match="not the expected"):
-        Tracker.from_checkpoint(path, sha256="f" * 64)
+        Tracker.from_checkpoint(path, torch_only, sha256="f" * 64)
     refused(path, "not a sha256 digest", sha256="abc")
     own = tmp_path / "own.pt"
     shutil.copy(path, own)

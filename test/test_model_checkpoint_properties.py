@@ -41,7 +41,7 @@ def load_or_refuse(path, **kw):
 
 def tracks(net):
     """One init and two updates: only documented outcomes, no numpy RuntimeWarning."""
-    tr = Tracker(net, TrackerParams(optimize=False))
+    tr = Tracker(net, TrackerParams(backend="torch", optimize=False))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         tr.init(square_frame(0), SQUARE_BOX)

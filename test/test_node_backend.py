@@ -52,7 +52,7 @@ def test_node_on_onnxruntime_publishes_the_torch_boxes(tmp_path):
     assert list((tmp_path / "cache" / "stmtrack_ros" / "onnx").glob("*/manifest.json"))
     live = {int(m.header.frame_id): m for m in client.track_msgs()[warm:] if m.track_id == 1}
     assert set(range(1, len(frames))) <= set(live)
-    ref = Tracker.from_checkpoint(test_checkpoint(), TrackerParams())
+    ref = Tracker.from_checkpoint(test_checkpoint(), TrackerParams(backend="torch"))
     ref.init(frames[0], box)
     for i in range(1, len(frames)):
         want = ref.update(frames[i]).box

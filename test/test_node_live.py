@@ -129,6 +129,8 @@ def test_live_node_stamps_catch_up_offline_equality_reset(tmp_path):
     assert 0 < int(diag["frames_processed"]) <= int(diag["frames_received"]) + 1 + 10
     assert int(diag["frames_received"]) >= 50 and int(diag["frames_dropped"]) >= 0
     assert diag["device"] == "cpu" and diag["state"] == "IDLE" and diag["confidence"] == "0.000"
+    # the default backend (auto) on a CPU with onnxruntime installed: onnxruntime, as offline
+    assert diag["backend"] == "onnxruntime" == Tracker.from_checkpoint(test_checkpoint()).backend.name
     # while tracking: the state, the last published confidence, re-detection standing by
     assert tracking_diag["state"] == {1: "TRACKING", 2: "LOST"}[last.state]
     assert float(tracking_diag["confidence"]) == pytest.approx(last.confidence, abs=5e-4)

@@ -35,7 +35,7 @@ def flaky_pair(mode):
     net = FlakyNet(src.config).eval()
     net.load_state_dict(src.state_dict())
     net.failing = set()
-    p = TrackerParams(optimize=False, mode=mode, memory_threshold=0.0)
+    p = TrackerParams(backend="torch", optimize=False, mode=mode, memory_threshold=0.0)
     return Tracker(net, p), Tracker(src, p), net
 
 
@@ -85,8 +85,8 @@ def test_failed_memory_pass_of_the_init_frame_is_retried():
     (10, 10, 1e-46, 10), (10, 10, 1e39, 10), (0, 0, 3.4e38, 3.4e38), (0, 0, 1e6, 1e6),
     (0, 0, 10 ** 400, 1), (10, 10, 1e-40, 1e-40), (np.nan, 0, 5, 5), "x"])
 def test_refused_init_keeps_the_old_target(bad):
-    tr = Tracker(tiny_net(), TrackerParams(optimize=False))
-    ref = Tracker(tiny_net(), TrackerParams(optimize=False))
+    tr = Tracker(tiny_net(), TrackerParams(backend="torch", optimize=False))
+    ref = Tracker(tiny_net(), TrackerParams(backend="torch", optimize=False))
     for t in (tr, ref):
         t.init(square_frame(0), SQUARE_BOX)
         t.update(square_frame(1))

@@ -1,9 +1,13 @@
 """Backends (tracker/backends.py): ONNX Runtime against torch on the bundled clip with the
-bundled model, the export-on-the-fly cache, the CLI flag, and the refusals (bad settings, an
-export of other weights, TensorRT absent)."""
+bundled model, the export-on-the-fly cache (corrupt, unwritable, two processes at once), the
+default `auto` (onnxruntime on a CPU, torch with one warning when it cannot be), the CLI flag,
+and the refusals (bad settings, an export of other weights, TensorRT absent)."""
 import importlib.util
 import json
 import os
+import subprocess
+import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -14,12 +18,14 @@ import torch
 
 from stmtrack_ros import cli
 from stmtrack_ros.model import default_checkpoint_path, load_checkpoint
-from stmtrack_ros.model.export import MANIFEST_NAME, cache_root, weights_sha256
+from stmtrack_ros.model.export import MANIFEST_NAME, cache_root, read_manifest, weights_sha256
 from stmtrack_ros.tracker import Tracker, TrackerParams
 from stmtrack_ros.tracker.backends import BackendError
 from stmtrack_ros.tracker.signals import SIGNALS
 
-DEMO = Path(__file__).resolve().parents[1] / "stmtrack_ros" / "data" / "demo"
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "stmtrack_ros" / "data" / "demo"
+FALLBACK = "backend auto: running torch, not onnxruntime"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -66,7 +72,7 @@ def test_onnxruntime_gives_torch_boxes_on_the_bundled_clip(net, clip, cache):
     assert ort_tracker.backend.folder == cache_root() / weights_sha256(net)[:32]
     assert str(ort_tracker.backend.folder).startswith(str(cache))
     got = run(ort_tracker, frames, box)
-    ref = run(Tracker(net, TrackerParams()), frames, box)
+    ref = run(Tracker(net, TrackerParams(backend="torch")), frames, box)
     boxes_got, boxes_ref = np.array([r.box for r in got]), np.array([r.box for r in ref])
     err = np.abs(boxes_got - boxes_ref).max(axis=1)
     # Both backends are as close to a float64 run (1e-6 relative per pass); the closed loop
@@ -89,7 +95,7 @@ def test_first_frame_confidence_and_exact_mode_agree_too(net, clip):
     frames, box = clip[0][:25], clip[1]
     for params in (TrackerParams(confidence="first_frame"), TrackerParams(mode="exact")):
         got = run(Tracker(net, params.replace(backend="onnxruntime")), frames, box)
-        ref = run(Tracker(net, params), frames, box)
+        ref = run(Tracker(net, params.replace(backend="torch")), frames, box)
         assert np.abs(np.array([r.box for r in got]) - [r.box for r in ref]).max() <= 1e-3, params
         conf = np.array([r.confidence for r in got[1:]])
         assert np.abs(conf - [r.confidence for r in ref[1:]]).max() <= 1e-4, params
@@ -111,8 +117,113 @@ def test_the_cached_export_is_reused_and_a_wrong_one_refused(net, tmp_path):
         Tracker(net, TrackerParams(backend="onnxruntime", onnx_dir=str(tmp_path)))
 
 
+def test_auto_is_the_default_and_runs_onnxruntime_on_a_cpu(net, clip):
+    frames, box = clip[0][:10], clip[1]
+    assert TrackerParams().backend == "auto"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)      # no fallback warning
+        auto = Tracker(net, TrackerParams())
+    assert auto.backend.name == "onnxruntime"
+    got, ref = run(auto, frames, box), run(Tracker(net, TrackerParams(backend="onnxruntime")), frames, box)
+    assert [(r.box, r.confidence) for r in got] == [(r.box, r.confidence) for r in ref]
+    # ONNX Runtime flushes subnormal floats in the thread that builds its sessions, for good:
+    # that is the backend's own thread, so this one (torch, numpy, hypothesis) keeps them
+    smallest = float(np.nextafter(0.0, 1.0))
+    assert smallest * 1.0 > 0.0
+
+
+@pytest.mark.parametrize("asked", ["compile", "fp16", "bf16"])
+def test_auto_runs_torch_when_a_torch_only_setting_is_asked(net, asked):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tracker = Tracker(net, TrackerParams(**{asked: True}))
+    assert tracker.backend.name == "torch"
+    said = [str(w.message) for w in caught if str(w.message).startswith(FALLBACK)]
+    assert said == [f"{FALLBACK} (the fast CPU backend): {asked} applies to torch only"]
+
+
+def test_auto_without_onnxruntime_runs_torch_with_one_warning(tmp_path):
+    """A real process in which `import onnxruntime` fails, as on a machine without it."""
+    code = textwrap.dedent("""
+        import sys, warnings
+        sys.modules["onnxruntime"] = None           # import onnxruntime: ImportError
+        from stmtrack_ros.model import default_checkpoint_path
+        from stmtrack_ros.tracker import Tracker
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tracker = Tracker.from_checkpoint(default_checkpoint_path())
+        print(tracker.backend.name)
+        print("\\n".join(str(w.message) for w in caught if "backend" in str(w.message)))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          timeout=180, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    name, *said = proc.stdout.strip().splitlines()
+    assert name == "torch"
+    assert said == [f"{FALLBACK} (the fast CPU backend): backend onnxruntime needs the onnxruntime "
+                    "package (pip install onnxruntime, or onnxruntime-gpu); or use backend torch"]
+    assert not (tmp_path / "stmtrack_ros").exists()           # nothing exported
+
+
+def test_an_unwritable_cache_is_one_line_and_auto_runs_torch(net, tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("a file where the cache folder would go (as root, chmod would not stop it)")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
+    with pytest.raises(BackendError, match="cannot write the ONNX export cache .*XDG_CACHE_HOME") as e:
+        Tracker(net, TrackerParams(backend="onnxruntime"))
+    assert "\n" not in str(e.value)
+    with pytest.warns(RuntimeWarning, match=f"{FALLBACK} .*cannot write the ONNX export cache"):
+        tracker = Tracker(net, TrackerParams())
+    assert tracker.backend.name == "torch"
+
+
+def test_a_corrupt_cache_is_exported_again(net):
+    folder = Tracker(net, TrackerParams(backend="onnxruntime")).backend.folder
+    query = folder / "query_features.onnx"
+    query.write_bytes(query.read_bytes()[:1000])          # truncated: a full disk, a killed copy
+    with pytest.raises(BackendError, match="query_features.onnx differ from the manifest's sha") as e:
+        Tracker(net, TrackerParams(backend="onnxruntime", onnx_dir=str(folder)))  # a given folder: said
+    assert "\n" not in str(e.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        tracker = Tracker(net, TrackerParams())                # the cache: exported again
+    assert tracker.backend.name == "onnxruntime" and tracker.backend.folder == folder
+    assert read_manifest(folder, net)["passes"]["query_features"]["sha256"]
+
+
+def test_two_processes_starting_together_export_once(tmp_path):
+    """Two real processes reach the empty cache at the same moment: one exports, the other waits
+    for it (the lock) and uses the same folder; no half-written or temporary folder is left."""
+    code = textwrap.dedent("""
+        import os, sys, time
+        from pathlib import Path
+        from stmtrack_ros.model import default_checkpoint_path, load_checkpoint
+        from stmtrack_ros.tracker import Tracker, TrackerParams
+        net = load_checkpoint(default_checkpoint_path())
+        gate = Path(sys.argv[1])
+        (gate / sys.argv[2]).touch()
+        while len(list(gate.iterdir())) < 2:         # both loaded: start together
+            time.sleep(0.01)
+        tracker = Tracker(net, TrackerParams())
+        folder = tracker.backend.folder
+        print(tracker.backend.name, folder, os.stat(folder).st_ino)
+    """)
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(gate), str(i)], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    seen = [out.split() for out, _ in outs]
+    assert seen[0] == seen[1] and seen[0][0] == "onnxruntime"   # one folder, never replaced
+    root = tmp_path / "cache" / "stmtrack_ros" / "onnx"
+    assert [p.name for p in root.iterdir() if p.is_dir()] == [Path(seen[0][1]).name]
+
+
 def test_backend_settings_are_checked():
-    with pytest.raises(ValueError, match="backend='tflite'; choose one of torch, onnxruntime, tensorrt"):
+    with pytest.raises(ValueError, match="'tflite'; choose one of auto, torch, onnxruntime, tensorrt"):
         TrackerParams(backend="tflite").check()
     with pytest.raises(ValueError, match="compile applies to backend torch only"):
         TrackerParams(backend="onnxruntime", compile=True).check()
@@ -123,11 +234,20 @@ def test_backend_settings_are_checked():
     assert TrackerParams.from_dict({"backend": "onnxruntime", "onnx_dir": "/x"}).backend == "onnxruntime"
 
 
-def test_the_backend_cannot_change_on_a_running_tracker(net):
-    tracker = Tracker(net, TrackerParams())
-    with pytest.raises(ValueError, match="backend cannot change"):
-        tracker.set_params(TrackerParams(backend="onnxruntime"))
-    assert tracker.params.backend == "torch"
+def test_the_backend_cannot_change_on_a_running_tracker(net, clip):
+    """backend is a RESTART setting: set_params refuses it and the tracker runs on as before;
+    a new Tracker takes it."""
+    frames, box = clip[0][:6], clip[1]
+    for start, other in (("torch", "onnxruntime"), ("auto", "torch")):
+        tracker = Tracker(net, TrackerParams(backend=start))
+        before, twin = tracker.backend, Tracker(net, TrackerParams(backend=start))
+        tracker.init(frames[0], box)
+        twin.init(frames[0], box)
+        with pytest.raises(ValueError, match="backend cannot change"):
+            tracker.set_params(TrackerParams(backend=other))
+        assert tracker.params.backend == start and tracker.backend is before
+        assert [tracker.update(f).box for f in frames[1:]] == [twin.update(f).box for f in frames[1:]]
+    assert Tracker(net, TrackerParams(backend="torch")).backend.name == "torch"
 
 
 def test_tensorrt_absent_is_one_clear_line(net):
@@ -172,4 +292,27 @@ def test_eval_cli_takes_the_backend(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["eval", "--data", str(data), "--out", str(tmp_path / "x"), "--backend", "tflite"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "backend='tflite'; choose one of torch, onnxruntime, tensorrt" in err and "\n" not in err
+    assert "backend='tflite'; choose one of auto, torch, onnxruntime, tensorrt" in err and "\n" not in err
+
+
+def test_eval_reports_the_backend_auto_chose_and_keeps_backends_apart(tmp_path, capsys):
+    from eval_synth import project_sequence
+    data, out = tmp_path / "data", tmp_path / "out"
+    for k, name in enumerate(("right", "down")):
+        project_sequence(data, name, n=8, step=(2.0, 1.0) if k == 0 else (0.0, 2.0), seed=k)
+    args = ["eval", "--data", str(data), "--out", str(out), "--no-progress"]
+    assert cli.main(args + ["--sequences", "right"]) == 0
+    label = "stmtrack-bounded-got10k"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trackers"][label]["backend"] == "onnxruntime"
+    assert f"| {label} (onnxruntime) |" in (out / "results.md").read_text()
+    # results from before the backend was recorded were torch's (the default then): the
+    # onnxruntime run that would join them is refused per sequence, the folder kept as it was
+    (out / label / "backend.txt").unlink()
+    capsys.readouterr()
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert f"FAILED {label}/down" in err and "made with backend torch, this tracker runs onnxruntime" in err
+    assert not (out / label / "down").exists()
+    assert json.loads((out / "summary.json").read_text())["trackers"][label]["backend"] == "torch"
+

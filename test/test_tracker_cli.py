@@ -20,7 +20,8 @@ def test_track_real_sequence_matches_official(tmp_path, portable_seed1_checkpoin
     seq = shared_path("data", "Crossing")
     out = tmp_path / "boxes.txt"
     rc = main(["track", "--checkpoint", str(portable_seed1_checkpoint), "--sequence", str(seq),
-               "--mode", "exact", "--hp", "got10k", "--frames", "4", "--out", str(out), "--no-progress"])
+               "--mode", "exact", "--hp", "got10k", "--backend", "torch", "--frames", "4", "--out", str(out),
+               "--no-progress"])
     assert rc == 0
     got = np.loadtxt(out, delimiter=",")
     want = np.loadtxt(TEST_DATA / "parity" / "track_seed1_Crossing.txt", delimiter=",")[:4]

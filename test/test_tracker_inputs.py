@@ -11,7 +11,7 @@ from tracker_support import SQUARE_BOX, one_thread, square_frame, tiny_net  # no
 
 @pytest.fixture(scope="module")
 def tracker():
-    return Tracker(tiny_net(), TrackerParams(optimize=False, mode="bounded"))
+    return Tracker(tiny_net(), TrackerParams(backend="torch", optimize=False, mode="bounded"))
 
 
 def test_update_before_init(tracker):
@@ -98,7 +98,7 @@ def test_reinit_replaces_everything(tracker):
 @pytest.fixture(scope="module")
 def bundled():
     from stmtrack_ros.model import default_checkpoint_path
-    return Tracker.from_checkpoint(default_checkpoint_path(), TrackerParams(mode="bounded"))
+    return Tracker.from_checkpoint(default_checkpoint_path(), TrackerParams(backend="torch", mode="bounded"))
 
 
 @pytest.mark.parametrize("box, word", [
@@ -154,7 +154,7 @@ def test_a_diverged_network_gives_a_miss_not_warnings(scale):
         for name, p in net.named_parameters():
             if name.startswith("head."):
                 p.mul_(scale)
-    tr = Tracker(net, TrackerParams(optimize=False, mode="bounded"))
+    tr = Tracker(net, TrackerParams(backend="torch", optimize=False, mode="bounded"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tr.init(square_frame(0), SQUARE_BOX)

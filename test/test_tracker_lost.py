@@ -8,7 +8,7 @@ T, L = int(TrackState.TRACKING), int(TrackState.LOST)
 
 
 def test_lost_after_consecutive_low_frames():
-    p = TrackerParams(lost_threshold=0.3, recover_threshold=0.5, lost_frames=3)
+    p = TrackerParams(backend="torch", lost_threshold=0.3, recover_threshold=0.5, lost_frames=3)
     #            low  low  high low  low  low  -> LOST on the third low in a row
     conf = [0.1, 0.2, 0.9, 0.1, 0.2, 0.29]
     assert replay(conf, p).tolist() == [T, T, T, T, T, L]
@@ -16,7 +16,7 @@ def test_lost_after_consecutive_low_frames():
 
 
 def test_recover_needs_the_higher_threshold():
-    p = TrackerParams(lost_threshold=0.3, recover_threshold=0.5, lost_frames=1)
+    p = TrackerParams(backend="torch", lost_threshold=0.3, recover_threshold=0.5, lost_frames=1)
     conf = [0.1, 0.4, 0.49, 0.5, 0.35, 0.2]
     assert replay(conf, p).tolist() == [L, L, L, T, T, L]
     state, low = advance(TrackState.LOST, 7, 0.45, p)              # LOST keeps its count
@@ -34,7 +34,8 @@ def test_lost_follow_moves_the_search_not_the_box():
     net = tiny_net()
     pos = {}
     for follow in (False, True):
-        p = TrackerParams(optimize=False, mode="bounded", lost_threshold=1.0, recover_threshold=1.0,
+        p = TrackerParams(backend="torch",
+                          optimize=False, mode="bounded", lost_threshold=1.0, recover_threshold=1.0,
                           lost_frames=1, lost_follow=follow)
         tr = Tracker(net, p)
         tr.init(square_frame(0), SQUARE_BOX)

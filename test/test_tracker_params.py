@@ -71,7 +71,7 @@ _OTHER = {"hp": "otb", "mode": "exact", "memory_capacity": 4, "confidence": "mem
 
 def test_set_params_applies_or_refuses_each_field_as_its_setting_says():
     assert set(_OTHER) == set(SETTINGS)
-    base = TrackerParams(optimize=False)
+    base = TrackerParams(backend="torch", optimize=False)
     tr = Tracker(tiny_net(), base)
     for name, value in _OTHER.items():
         new = base.replace(**{name: value})
@@ -88,8 +88,8 @@ def test_set_params_applies_or_refuses_each_field_as_its_setting_says():
 def test_init_settings_leave_the_running_target_alone_until_the_next_init():
     """mode and memory_capacity are When.INIT: the target being tracked keeps its memory."""
     # thresholds 0: the random network's frames all count as reliable
-    exact = TrackerParams(optimize=False, mode="exact", memory_threshold=0.0, lost_threshold=0.0,
-                          recover_threshold=0.0)
+    exact = TrackerParams(backend="torch", optimize=False, mode="exact", memory_threshold=0.0,
+                          lost_threshold=0.0, recover_threshold=0.0)
     tr = Tracker(tiny_net(), exact)
     tr.init(square_frame(0), SQUARE_BOX)
     for t in range(1, 4):

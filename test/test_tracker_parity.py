@@ -28,7 +28,7 @@ def test_exact_mode_matches_official(seq, seed1_net):
     # STMTRACK_PARITY_FRAMES=N checks only the first N frames (a quick local look; CI runs all)
     want = want[:int(os.environ.get("STMTRACK_PARITY_FRAMES", len(want)))]
     img_dir = shared_path("data", seq, "img")
-    tr = Tracker(seed1_net, TrackerParams(mode="exact", hp="got10k"))
+    tr = Tracker(seed1_net, TrackerParams(backend="torch", mode="exact", hp="got10k"))
     boxes = []
     for k in range(len(want)):
         frame = cv2.imread(str(img_dir / f"{k + 1:08d}.jpg"), cv2.IMREAD_COLOR)

@@ -89,7 +89,8 @@ def key(result):
 def started():
     """A tracker with a live target (and a reference that sees only the accepted calls)."""
     net = tiny_net()
-    pair = [Tracker(net, TrackerParams(optimize=False, mode=m)) for m in ("bounded", "bounded")]
+    pair = [Tracker(net, TrackerParams(backend="torch",
+                                       optimize=False, mode=m)) for m in ("bounded", "bounded")]
     for t in pair:
         t.init(square_frame(0, (H, W)), (20, 20, 20, 20))
         t.update(square_frame(1, (H, W)))
@@ -135,7 +136,7 @@ class CallOrders(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        p = TrackerParams(optimize=False, mode="bounded", memory_threshold=0.0)
+        p = TrackerParams(backend="torch", optimize=False, mode="bounded", memory_threshold=0.0)
         self.tr, self.ref = Tracker(self.net, p), Tracker(self.net, p)
         self.t = 0
 
@@ -217,7 +218,7 @@ def test_any_call_order(siamese):
 @pytest.fixture(scope="module")
 def bundled():
     from stmtrack_ros.model import default_checkpoint_path
-    tr = Tracker.from_checkpoint(default_checkpoint_path(), TrackerParams(mode="exact"))
+    tr = Tracker.from_checkpoint(default_checkpoint_path(), TrackerParams(backend="torch", mode="exact"))
     tr.init(square_frame(0, (H, W)), (20, 20, 20, 20))
     return tr
 

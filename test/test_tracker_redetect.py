@@ -46,7 +46,7 @@ def _panned_video():
 
 
 def _params(tiles=2, **more):
-    return TrackerParams(redetect_tiles=tiles, lost_threshold=0.45, recover_threshold=0.5,
+    return TrackerParams(backend="torch", redetect_tiles=tiles, lost_threshold=0.45, recover_threshold=0.5,
                          lost_frames=2, memory_threshold=0.5, **more)
 
 
@@ -165,7 +165,8 @@ def test_a_candidate_must_beat_the_local_read_by_the_margin(margin, accepted):
 
 def test_exact_mode_never_scans_and_bad_settings_are_refused():
     net = tiny_net()
-    p = TrackerParams(optimize=False, mode="exact", lost_threshold=1.0, recover_threshold=1.0,
+    p = TrackerParams(backend="torch",
+                      optimize=False, mode="exact", lost_threshold=1.0, recover_threshold=1.0,
                       lost_frames=1, redetect_tiles=4)
     tr = Tracker(net, p)
     tr.init(square_frame(0), SQUARE_BOX)
@@ -192,7 +193,8 @@ def test_exact_mode_never_scans_and_bad_settings_are_refused():
 def test_bounded_lost_scans_round_robin():
     """With a grid of several crops, each LOST frame scans the next `redetect_tiles` of them."""
     net = tiny_net()
-    p = TrackerParams(optimize=False, lost_threshold=1.0, recover_threshold=1.0, lost_frames=1,
+    p = TrackerParams(backend="torch",
+                      optimize=False, lost_threshold=1.0, recover_threshold=1.0, lost_frames=1,
                       redetect_tiles=3)
     tr = Tracker(net, p)
     tr.init(square_frame(0, size=(240, 320)), (30.0, 40.0, 12.0, 12.0))
@@ -211,7 +213,8 @@ def test_the_scan_waits_redetect_after_frames_lost_frames(k):
     """With redetect_after_frames k the first k LOST frames only search at the frozen box and
     the scan starts on the next one; a TRACKING frame restarts the count."""
     net = tiny_net()
-    p = TrackerParams(optimize=False, lost_threshold=1.0, recover_threshold=1.0, lost_frames=1,
+    p = TrackerParams(backend="torch",
+                      optimize=False, lost_threshold=1.0, recover_threshold=1.0, lost_frames=1,
                       redetect_tiles=3, redetect_after_frames=k)
     tr = Tracker(net, p)
     size = (240, 320)

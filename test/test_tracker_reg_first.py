@@ -11,7 +11,7 @@ from tracker_support import SQUARE_BOX, one_thread, square_frame, tiny_net  # no
 def test_frame_0_is_read_first_and_the_read_set_is_unchanged(mode):
     # preset vot: confidence threshold 0, so the previous frame is always read, and first in
     # the official order; thresholds 0: every frame enters the bounded memory
-    p = TrackerParams(hp="vot", mode=mode, memory_capacity=4, memory_threshold=0.0,
+    p = TrackerParams(backend="torch", hp="vot", mode=mode, memory_capacity=4, memory_threshold=0.0,
                       lost_threshold=0.0, recover_threshold=0.0, optimize=False)
     first = Tracker(tiny_net(label_readout=1, siamese_keys=1, reg_first_frame=1), p)
     plain = Tracker(tiny_net(label_readout=1, siamese_keys=1, reg_first_frame=0), p)

@@ -36,7 +36,7 @@ def test_memory_of_a_tracked_frame_is_its_query_crop_labelled_with_the_new_box(m
     net = tiny_net(2, label_readout=1, siamese_keys=1)
     s, saf = net.config.q_size, 4.0
     # thresholds 0: every bounded frame is stored; hp got10k: search area factor 4
-    p = TrackerParams(mode=mode, memory_threshold=0.0, lost_threshold=0.0,
+    p = TrackerParams(backend="torch", mode=mode, memory_threshold=0.0, lost_threshold=0.0,
                       recover_threshold=0.0, optimize=False)
     assert p.hyper.search_area_factor == saf
     tr = Tracker(net, p)

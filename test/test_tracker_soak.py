@@ -24,7 +24,7 @@ def _micro_net():
 def test_bounded_memory_is_flat():
     cap = 6
     # thresholds 0: every frame is confident and offered to the memory (the worst case)
-    p = TrackerParams(mode="bounded", memory_capacity=cap, memory_threshold=0.0,
+    p = TrackerParams(backend="torch", mode="bounded", memory_capacity=cap, memory_threshold=0.0,
                       lost_threshold=0.0, recover_threshold=0.0, optimize=False)
     tr = Tracker(_micro_net(), p)
     frames = [square_frame(t) for t in range(8)]
@@ -61,7 +61,7 @@ def test_bounded_memory_is_flat():
 
 
 def test_exact_memory_grows_for_contrast():
-    tr = Tracker(_micro_net(), TrackerParams(mode="exact", optimize=False))
+    tr = Tracker(_micro_net(), TrackerParams(backend="torch", mode="exact", optimize=False))
     tr.init(square_frame(0), SQUARE_BOX)
     for t in range(1, 41):
         tr.update(square_frame(t))

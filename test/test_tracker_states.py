@@ -12,7 +12,8 @@ def net():
 
 
 def test_lost_after_n_low_frames_then_recovers(net):
-    p = TrackerParams(optimize=False, mode="bounded", lost_threshold=1.0, recover_threshold=1.0,
+    p = TrackerParams(backend="torch",
+                      optimize=False, mode="bounded", lost_threshold=1.0, recover_threshold=1.0,
                       lost_frames=3)
     tr = Tracker(net, p)
     assert tr.state == TrackState.IDLE
@@ -37,10 +38,12 @@ def test_lost_after_n_low_frames_then_recovers(net):
 
 
 def test_exact_mode_only_labels_states(net):
-    p = TrackerParams(optimize=False, mode="exact", lost_threshold=1.0, recover_threshold=1.0, lost_frames=2)
+    p = TrackerParams(backend="torch",
+                      optimize=False, mode="exact", lost_threshold=1.0, recover_threshold=1.0, lost_frames=2)
     tr = Tracker(net, p)
     tr.init(square_frame(0), SQUARE_BOX)
-    ref = Tracker(net, TrackerParams(optimize=False, mode="exact", lost_threshold=0.0, recover_threshold=0.0))
+    ref = Tracker(net, TrackerParams(backend="torch",
+                                     optimize=False, mode="exact", lost_threshold=0.0, recover_threshold=0.0))
     ref.init(square_frame(0), SQUARE_BOX)
     for t in range(1, 12):
         a, b = tr.update(square_frame(t)), ref.update(square_frame(t))
@@ -53,7 +56,7 @@ def test_memorize_after_track_gives_identical_results(net):
     """The split API (track, publish, memorize) = update = lazy memorize inside the next track."""
     runs = []
     for style in ("update", "split", "lazy"):
-        tr = Tracker(net, TrackerParams(optimize=False, mode="exact"))
+        tr = Tracker(net, TrackerParams(backend="torch", optimize=False, mode="exact"))
         tr.init(square_frame(0), SQUARE_BOX)
         if style == "split":
             assert tr.memorize() > 0 and tr.memorize() == 0.0     # idempotent
@@ -72,7 +75,7 @@ def test_memorize_after_track_gives_identical_results(net):
 
 
 def test_geometry_comes_from_net_config(net):
-    tr = Tracker(net, TrackerParams(optimize=False, mode="bounded"))
+    tr = Tracker(net, TrackerParams(backend="torch", optimize=False, mode="bounded"))
     tr.init(square_frame(0), SQUARE_BOX)
     r = tr.update(square_frame(1))
     assert tr._window.shape == (net.config.score_size ** 2,)
@@ -85,24 +88,24 @@ def test_cuda_request_falls_back_to_cpu(net):
     if torch.cuda.is_available():
         pytest.skip("CUDA present: no fallback to check")
     with pytest.warns(RuntimeWarning, match="CUDA is not available"):
-        tr = Tracker(net, TrackerParams(device="cuda", fp16=True))
+        tr = Tracker(net, TrackerParams(backend="torch", device="cuda", fp16=True))
     assert tr.device.type == "cpu"
     tr.init(square_frame(0), SQUARE_BOX)
     assert tr.update(square_frame(1)).state == TrackState.TRACKING
 
 
 def test_set_params_refuses_device_change(net):
-    tr = Tracker(net, TrackerParams(optimize=False))
+    tr = Tracker(net, TrackerParams(backend="torch", optimize=False))
     with pytest.raises(ValueError, match="device"):
-        tr.set_params(TrackerParams(device="cuda"))
+        tr.set_params(TrackerParams(backend="torch", device="cuda"))
     with pytest.raises(ValueError, match="invalid"):
-        tr.set_params(TrackerParams(lost_frames=0))
+        tr.set_params(TrackerParams(backend="torch", lost_frames=0))
 
 
 def test_warm_up_leaves_no_trace():
     """The node warms the tracker up at start (compilation, kernel choice): afterwards it is
     IDLE, keeps its parameters, and tracks exactly as a fresh one."""
-    p = TrackerParams(mode="bounded", memory_capacity=4, optimize=False)
+    p = TrackerParams(backend="torch", mode="bounded", memory_capacity=4, optimize=False)
     warm, fresh = Tracker(tiny_net(siamese_keys=1), p), Tracker(tiny_net(siamese_keys=1), p)
     assert warm.warm_up() > 0
     assert warm.state == TrackState.IDLE and warm.frame_index == -1 and warm.params == p

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..datasets import Sequence
 from . import longterm, metrics, plots
-from .runner import STMTRACK, load_result, load_scores
+from .runner import STMTRACK, load_result, load_scores, recorded_backend
 
 SCALARS = ("auc", "precision", "norm_precision", "ao", "sr50", "sr75", "fps")
 HEADERS = {"auc": "AUC", "precision": "P@20px", "norm_precision": "norm. P", "ao": "AO",
@@ -102,6 +102,8 @@ def summarize(out, labels: list, sequences: list, count_init_frame: bool = False
             lt["confidence_source"] = "tracker" if settings.get("kind") == STMTRACK else "failure flag"
         trackers[label] = {
             "settings": settings,
+            "backend": recorded_backend(out, label, settings) if settings.get("kind") == STMTRACK
+            else None,
             "overall": {k: overall[k] for k in ("sequences", "frames") + SCALARS + CURVES} if overall else {},
             "longterm": lt,
             "sequences": seq_out,
@@ -153,7 +155,8 @@ def markdown(summary: dict) -> str:
     for name in order:
         o = trk[name]["overall"]
         cells = [_fmt(o[k], k) for k in SCALARS]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {o['sequences']} | {o['frames']} |")
+        shown = name + (f" ({trk[name]['backend']})" if trk[name].get("backend") else "")
+        lines.append(f"| {shown} | " + " | ".join(cells) + f" | {o['sequences']} | {o['frames']} |")
     seqs = sorted({s for v in trk.values() for s in v["sequences"]})
     if seqs and order:
         lines += ["", "AUC per sequence:", "",

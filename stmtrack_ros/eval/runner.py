@@ -110,6 +110,7 @@ class StmtrackAdapter:
         kwargs.update(dict(spec.params))
         self._tracker = Tracker.from_checkpoint(spec.checkpoint, TrackerParams(**kwargs))
         self._tracker.warm_up()  # one-off costs here, not in the first sequence's FPS
+        self.backend = self._tracker.backend.name   # what backend auto chose
 
     def init(self, frame_bgr, box_xywh) -> peers.EvalResult:
         r = self._tracker.init(frame_bgr, tuple(float(v) for v in box_xywh))
@@ -228,6 +229,32 @@ def save_result(out, label: str, seq: Sequence, boxes: np.ndarray, times: np.nda
                   "".join(",".join(f"{v:.3f}" for v in row) + "\n" for row in native))
 
 
+BACKEND_FILE = "backend.txt"
+
+
+def recorded_backend(out, label: str, settings: dict) -> str | None:
+    """The backend the stmtrack results in <out>/<label> were made with: BACKEND_FILE, written
+    by the first job; for results from before it existed the one `settings` named, else torch
+    (the default then); None for a folder without results."""
+    d = Path(out) / label
+    if (d / BACKEND_FILE).is_file():
+        return (d / BACKEND_FILE).read_text().strip()
+    if not any(d.glob("*/*_001.txt")):
+        return None
+    return settings.get("params", {}).get("backend", "torch")
+
+
+def record_backend(out, spec: TrackerSpec, backend: str) -> None:
+    """Write the backend a job's tracker runs on beside its results, or refuse to mix results
+    of two backends in one folder (their speed differs, their boxes by ~1e-3 px)."""
+    have = recorded_backend(out, spec.label, spec.settings())
+    if have is None:
+        _write_atomic(Path(out) / spec.label / BACKEND_FILE, backend + "\n")
+    elif have != backend:
+        raise RuntimeError(f"{Path(out) / spec.label} holds results made with backend {have}, "
+                           f"this tracker runs {backend}; use another --out or --backend {have}")
+
+
 def check_settings(out, spec: TrackerSpec) -> None:
     """Refuse to mix results made with other settings into one tracker folder."""
     path = Path(out) / spec.label / "run.json"
@@ -298,6 +325,8 @@ def run_job(spec: TrackerSpec, seq: Sequence, out: str, threads: int, on_frame=N
         if spec not in _BUILT:          # one tracker per process and spec: load the model once
             _BUILT[spec] = build_tracker(spec)
         tracker = _BUILT[spec]
+        if spec.kind == STMTRACK:
+            record_backend(out, spec, tracker.backend)
         boxes, times, conf, state, signals = track_sequence(tracker, seq, on_frame)
         save_result(out, spec.label, seq, boxes, times, conf, state, signals)
         return spec.label, seq.name, None

@@ -19,6 +19,8 @@ profile should cover, the opset, the torch and onnx versions and the weights' ha
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -190,13 +192,24 @@ def read_manifest(onnx_dir, net=None) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise ExportError(f"{path} is unreadable ({type(e).__name__}); export again") from None
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
+            or manifest.get("format_version") != FORMAT_VERSION:
         raise ExportError(f"{path} is not a {FORMAT} v{FORMAT_VERSION} manifest; export again "
                           "with this version (stmtrack export)")
-    missing = [p["file"] for p in manifest["passes"].values() if not (d / p["file"]).is_file()]
+    try:
+        files = [(p["file"], p["sha256"]) for p in manifest["passes"].values()]
+    except (KeyError, TypeError, AttributeError):
+        raise ExportError(f"{path} lacks its passes' files; export again (stmtrack export)") from None
+    missing = [f for f, _ in files if not (d / f).is_file()]
     if missing:
         raise ExportError(f"{d} lacks {', '.join(missing)}; export again (stmtrack export)")
-    if net is not None and manifest["weights_sha256"] != weights_sha256(net):
+    # a truncated or overwritten file (a full disk, an interrupted copy) fails here, not in a
+    # session; hashing the bundled model's four files takes a few ms
+    corrupt = [f for f, sha in files if file_sha256(d / f) != sha]
+    if corrupt:
+        raise ExportError(f"{d}: {', '.join(corrupt)} differ from the manifest's sha256 (corrupt); "
+                          "export again (stmtrack export)")
+    if net is not None and manifest.get("weights_sha256") != weights_sha256(net):
         raise ExportError(f"{d} was exported from other weights than this model's; export this "
                           f"checkpoint (stmtrack export --checkpoint CK --out DIR) or clear onnx_dir")
     return manifest
@@ -208,32 +221,71 @@ def cache_root() -> Path:
     return Path(base) / "stmtrack_ros" / "onnx"
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on `path` (created) while the block runs: one process exports a
+    cache folder, the others wait for it and then use its export."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def ensure_exported(net, onnx_dir: str = "") -> Path:
     """The exported folder for `net`: `onnx_dir` when given (checked against the weights),
-    else the cache folder keyed by the weights' sha256, exported there first if absent."""
+    else the cache folder keyed by the weights' sha256, exported there first if absent,
+    incomplete or corrupt. The export is written beside it and renamed into place under a
+    lock file, so processes starting together export once and never see half a folder; a
+    cache that cannot be written is an ExportError (one line), as is a failed export."""
     if onnx_dir:
         read_manifest(onnx_dir, net)
         return Path(onnx_dir)
     key = weights_sha256(net)
     final = cache_root() / key[:32]
     try:
-        read_manifest(final, net)
-        return final
+        return _checked(final, net)
     except ExportError:
         pass
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=final.parent))
     try:
-        export_onnx(net, tmp)
-        if final.exists():          # a stale or half-written folder (or another process won)
-            shutil.rmtree(final, ignore_errors=True)
-        try:
-            os.replace(tmp, final)
-        except OSError:             # another process placed it meanwhile
-            read_manifest(final, net)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(final.parent / f".{key[:32]}.lock"):
+            try:                    # another process exported it while this one waited
+                return _checked(final, net)
+            except ExportError:
+                pass
+            tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=final.parent))
+            try:
+                _export_into(net, tmp)
+                if final.exists():  # a stale, half-written or corrupt folder
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as e:
+        raise ExportError(f"cannot write the ONNX export cache {final.parent} "
+                          f"({e.strerror or type(e).__name__}); set XDG_CACHE_HOME to a writable "
+                          "folder, or export once (stmtrack export) and set onnx_dir") from None
+    return _checked(final, net)
+
+
+def _checked(folder: Path, net) -> Path:
+    read_manifest(folder, net)
+    return folder
+
+
+def _export_into(net, folder: Path) -> None:
+    """export_onnx, any failure of the exporter (no onnx package, an op it cannot trace) as one
+    ExportError line."""
+    try:
+        export_onnx(net, folder)
+    except (ExportError, OSError):
+        raise
+    except Exception as e:  # noqa: BLE001 - torch.onnx and onnx raise many kinds
+        first = (str(e).strip().splitlines() or [""])[0][:160]
+        raise ExportError(f"the ONNX export of this model failed ({type(e).__name__}: {first})") \
+            from None
 
 
 def engine_file(pass_name: str) -> str:

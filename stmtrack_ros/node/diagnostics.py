@@ -80,14 +80,16 @@ class NodeStats:
 
 
 def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int, state: int,
-                 track_id: int, memory_size: int, device: str, memory_bytes: int = 0,
+                 track_id: int, memory_size: int, device: str, backend: str = "",
+                 memory_bytes: int = 0,
                  memory_mode: str = "", buffer_frames: int = 0,
                  buffer_bytes: int = 0, camera_info: str = "none", stale_after_s: float = 3.0,
                  confidence: float = 0.0, redetect_tiles: int = 0, search=None):
     """One diagnostic_msgs/DiagnosticStatus for the node; level WARN while frames are being
     refused or none arrive, ERROR while the tracker keeps failing. `confidence`: the last
-    published one; `search`: the tracker's `Redetection` (its counts are the current target's),
-    `redetect_tiles` the setting (0: re-detection off)."""
+    published one; `backend`: what runs the network (the one `auto` chose); `search`: the
+    tracker's `Redetection` (its counts are the current target's), `redetect_tiles` the
+    setting (0: re-detection off)."""
     from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
     now = time.monotonic()
     with stats.lock:
@@ -125,6 +127,7 @@ def build_status(name: str, hardware_id: str, stats: NodeStats, *, dropped: int,
             "memory_mb": f"{memory_bytes / 2**20:.1f}",
             "memory_mode": memory_mode,
             "device": device,
+            "backend": backend,
             "camera_info": camera_info,  # what the Tracks' bearings come from
         }
         recent_input = stats.input_rate._t and now - stats.input_rate._t[-1] < stale_after_s

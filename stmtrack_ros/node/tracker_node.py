@@ -172,6 +172,7 @@ class TrackerNode(LifecycleNode):
         self.autostarting = False          # configure failures then say "cannot start"
         self.tracker = None
         self.device = ""
+        self.backend = ""
         self.stats = NodeStats()
         self._track_id = 0            # of the current target; 0 = none
         self._next_track_id = 1       # never reused within the process, over cleanups too
@@ -316,8 +317,10 @@ class TrackerNode(LifecycleNode):
         for text in dict.fromkeys(str(w.message) for w in caught):
             self.log.warning(text)
         self.device = str(getattr(self.tracker, "device", self.params.device))
+        self.backend = self.tracker.backend.name   # what backend auto chose
         self.log.info(f"loaded {ckpt} on {self.device} in {time.monotonic() - t0:.1f} s "
-                      f"(mode {self.params.mode}, hp {self.params.hp}; warm-up {warm:.1f} s)")
+                      f"(backend {self.backend}, mode {self.params.mode}, hp {self.params.hp}; "
+                      f"warm-up {warm:.1f} s)")
 
         self.stats = NodeStats()
         self.buffer = FrameBuffer(self.settings.frame_buffer_size,
@@ -712,7 +715,8 @@ class TrackerNode(LifecycleNode):
             dropped=self.slot.dropped, state=int(self._state), track_id=self._track_id,
             buffer_frames=len(self.buffer), buffer_bytes=self.buffer.nbytes,
             memory_size=self._memory_size, memory_bytes=self._memory_bytes,
-            memory_mode=self._memory_mode, device=self.device, camera_info=self._camera_text(),
+            memory_mode=self._memory_mode, device=self.device, backend=self.backend,
+            camera_info=self._camera_text(),
             confidence=self._confidence, redetect_tiles=self.params.redetect_tiles,
             search=self.tracker.redetection if self.tracker is not None else None)]
         self.diag_pub.publish(msg)

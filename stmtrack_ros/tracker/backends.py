@@ -8,12 +8,14 @@
 
 taking and returning torch tensors (CPU ones share their memory with the numpy arrays ONNX
 Runtime reads and writes: no copies), so the tracker's memory bank and post-processing do not
-depend on the backend. `channels_last` says the input layout the backend prefers.
+depend on the backend. `channels_last` says the input layout the backend prefers; `name` the
+backend it is (what `auto` chose: `auto_backend`).
 """
 from __future__ import annotations
 
 import contextlib
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,8 @@ class TorchBackend:
     """PyTorch: the network itself (or its BN-folded channels_last copy), inference mode,
     CUDA autocast for fp16/bf16, optionally torch.compile'd (falling back to eager, with a
     warning, when compilation fails late)."""
+
+    name = "torch"
 
     def __init__(self, net, params: TrackerParams, device: torch.device):
         self._net = net.optimized_copy() if params.optimize else net
@@ -122,8 +126,13 @@ class OnnxRuntimeBackend(_ExportedPasses):
     optimisation ALL, `threads` intra-op threads (0: torch's count), one inter-op thread,
     memory arena and patterns on, no spinning of idle threads (the cores are shared with the
     node's other work: spinning cost 1.5-3x wall time under load, as OpenMP's did for torch),
-    subnormal floats flushed to zero.
+    subnormal floats flushed to zero (the same boxes on the clip). ONNX Runtime sets that flush
+    for good in the thread that builds a session, so the sessions are built and run on a thread
+    of this backend's own: the caller's threads keep IEEE floats (torch, numpy and the rest of
+    the process compute as before).
     On CUDA (onnxruntime-gpu) inputs are bound where they lie (IO binding): untested here."""
+
+    name = "onnxruntime"
 
     def __init__(self, net, params: TrackerParams, device: torch.device):
         try:
@@ -159,12 +168,23 @@ class OnnxRuntimeBackend(_ExportedPasses):
         self._device_id = device.index or 0
 
         def session(name):
-            return ort.InferenceSession(str(folder / manifest["passes"][name]["file"]), so,
-                                        providers=providers)
-        self._memorize, self._query = session("memorize"), session("query_features")
-        self._read, self._first = session("read_memory"), session("first_frame_score")
+            path = folder / manifest["passes"][name]["file"]
+            try:
+                return ort.InferenceSession(str(path), so, providers=providers)
+            except Exception as e:  # noqa: BLE001 - onnxruntime raises its own kinds
+                first = (str(e).strip().splitlines() or [""])[0][:160]
+                raise BackendError(f"onnxruntime cannot load {path} ({type(e).__name__}: "
+                                   f"{first}); export again (stmtrack export) or use backend "
+                                   "torch") from None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="onnxruntime")
+        self._memorize, self._query, self._read, self._first = self._thread.submit(
+            lambda: [session(n) for n in ("memorize", "query_features", "read_memory",
+                                          "first_frame_score")]).result()
 
     def _run(self, sess, feeds: dict) -> list:
+        return self._thread.submit(self._run_here, sess, feeds).result()
+
+    def _run_here(self, sess, feeds: dict) -> list:
         if not self._cuda:
             return [torch.from_numpy(o) for o in sess.run(None, {n: _array(t) for n, t in feeds.items()})]
         binding = sess.io_binding()
@@ -241,8 +261,31 @@ class TensorRTBackend(_ExportedPasses):
         return outs
 
 
+def auto_backend(net, params: TrackerParams, device: torch.device):
+    """Backend `auto`: ONNX Runtime on a CPU (1.7x torch's tracking rate on the bundled model,
+    docs/speed.md), torch on a GPU (TensorRT needs engines built on the board; docs/deploy.md).
+    On a CPU it is torch, with one warning saying why, when a torch-only setting is asked or
+    ONNX Runtime cannot start here (not installed, the export or a session fails)."""
+    if device.type != "cpu":
+        return TorchBackend(net, params, device)
+    asked = params.torch_only()
+    why = f"{' and '.join(asked)} {'applies' if len(asked) == 1 else 'apply'} to torch only" \
+        if asked else ""
+    if not why:
+        try:
+            return OnnxRuntimeBackend(net, params, device)
+        except BackendError as e:
+            why = str(e)
+    warnings.warn(f"backend auto: running torch, not onnxruntime (the fast CPU backend): {why}",
+                  RuntimeWarning, stacklevel=3)
+    return TorchBackend(net, params, device)
+
+
 def make_backend(net, params: TrackerParams, device: torch.device):
-    """The backend `params.backend` names, built for `net` (an STMTrackNet in eval mode)."""
+    """The backend `params.backend` names, built for `net` (an STMTrackNet in eval mode); its
+    `name` says which one `auto` chose."""
+    if params.backend == "auto":
+        return auto_backend(net, params, device)
     if params.backend == "onnxruntime":
         return OnnxRuntimeBackend(net, params, device)
     if params.backend == "tensorrt":

@@ -43,9 +43,13 @@ MODES = ("exact", "bounded")
 # two are also the names of those signals (tracker/signals.py)
 COMBINED = "combined"
 CONFIDENCES = ("memory", "first_frame", COMBINED)
-# who runs the network passes (docs/deploy.md): PyTorch (exact parity, autocast, compile), ONNX
-# Runtime on the exported passes (the fast CPU path), TensorRT engines built from them (GPUs)
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
+# who runs the network passes (docs/deploy.md): auto (ONNX Runtime on a CPU when it starts there
+# and no torch-only setting is asked, else torch: tracker/backends.py auto_backend), PyTorch
+# (exact parity, autocast, compile), ONNX Runtime on the exported passes (the fast CPU path),
+# TensorRT engines built from them (GPUs)
+BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+EXPORTED_BACKENDS = ("onnxruntime", "tensorrt")   # run the exported passes (model/export.py)
+TORCH_ONLY = ("fp16", "bf16", "compile")          # settings only backend torch has
 
 
 class When(Enum):
@@ -141,14 +145,20 @@ class TrackerParams:
     optimize: bool = setting(True, "BN-folded channels_last inference copy of the network")
     # set for the whole process (torch.set_num_threads)
     threads: int = setting(0, "torch intra-op threads (0 = torch's default)", range=(0, 256))
-    backend: str = setting("torch", "what runs the network: torch, onnxruntime (fast on a CPU) "
-                           "or tensorrt (GPU engines; docs/deploy.md)", choices=BACKENDS)
+    # auto: onnxruntime tracks 1.7x faster than torch on this 2-core CPU (docs/speed.md)
+    backend: str = setting("auto", "what runs the network: auto (onnxruntime on a CPU, else "
+                           "torch), torch, onnxruntime or tensorrt (GPU engines; docs/deploy.md)",
+                           choices=BACKENDS)
     onnx_dir: str = setting("", "onnxruntime/tensorrt: folder written by `stmtrack export`; "
                             "empty = export into the cache on start")
 
     @property
     def hyper(self) -> HyperParams:
         return HP_PRESETS[self.hp]
+
+    def torch_only(self) -> list[str]:
+        """The settings asked (set true) that only backend torch has (TORCH_ONLY)."""
+        return [name for name in TORCH_ONLY if getattr(self, name) is True]
 
     def validate(self) -> list[str]:
         """Reasons this parameter set is unusable (empty when fine): each field against its
@@ -165,7 +175,7 @@ class TrackerParams:
             why.append("fp16 and bf16 are exclusive; set at most one")
         if (self.fp16 is True or self.bf16 is True) and self.mode == "exact":
             why.append("fp16/bf16 change the numbers; use them with mode 'bounded' only")
-        if self.backend in BACKENDS and self.backend != "torch":
+        if self.backend in EXPORTED_BACKENDS:
             if self.compile is True:
                 why.append(f"compile applies to backend torch only; set it false with backend "
                            f"{self.backend}")

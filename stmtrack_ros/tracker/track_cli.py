@@ -103,5 +103,6 @@ def run(args) -> int:
             out.write_text("\n".join(lines) + "\n")
     if not lines:
         return _fail(f"no frames read from {args.sequence}")
-    print(f"wrote {len(lines)} boxes to {out}" + (f" and {args.video_out}" if args.video_out else ""))
+    print(f"wrote {len(lines)} boxes to {out}" + (f" and {args.video_out}" if args.video_out else "")
+          + f" (backend {tracker.backend.name})")
     return 0
