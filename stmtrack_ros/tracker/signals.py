@@ -14,7 +14,7 @@ research/fit_confidence.py read it.
   SHARP_RADIUS cells away from it (a look-alike elsewhere in the crop lowers it).
 * jump: distance of the new centre from the search window's centre (the last box while
   TRACKING, the frozen box or a candidate while LOST), in units of the prior box's size
-  sqrt(w h).
+  sqrt(w h); 0 for a whole-frame tile read while LOST (a tile's centre is no prior box).
 * scale_change, aspect_change: |log| of the network's raw box (before the official size
   smoothing) against the prior box: sqrt(w h) ratio and (w / h) ratio.
 * since_write: frames since the last frame written into memory (1 = the previous frame).

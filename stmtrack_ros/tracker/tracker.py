@@ -409,7 +409,8 @@ class Tracker:
         best, bar = None, max(self.params.recover_threshold, local + self.params.redetect_margin)
         for i in range(n):
             centre = np.array(tiles[(search.next_tile + i) % len(tiles)], dtype=np.float64)
-            loc = self._locate(tg, frame, centre, tg.target_scale, frames, memory, flat, {})
+            loc = self._locate(tg, frame, centre, tg.target_scale, frames, memory, flat, {},
+                               tile=True)
             if loc.confidence >= bar and (best is None or loc.confidence > best.confidence):
                 best = loc
         search = dataclasses.replace(
@@ -427,10 +428,12 @@ class Tracker:
         return frames, tg.memory.gather(frames)
 
     def _locate(self, tg: _Target, frame: np.ndarray, centre, scale: float, frames: list,
-                memory: torch.Tensor, window: np.ndarray, timings: dict) -> _Located:
+                memory: torch.Tensor, window: np.ndarray, timings: dict,
+                tile: bool = False) -> _Located:
         """Where the memory read puts the target in the crop around `centre` at `scale` (image
         px per crop px): crop, query features, memory read, post-processing and the reported
-        confidence (`TrackerParams.confidence`); `window`: the cosine-window bonus per cell.
+        confidence (`TrackerParams.confidence`); `window`: the cosine-window bonus per cell;
+        `tile`: a whole-frame tile, whose centre is no prior box (its signals' jump is 0).
         Adds crop/network/post milliseconds."""
         t1 = time.perf_counter()
         s = self.config.q_size
@@ -450,7 +453,8 @@ class Tracker:
         if len(frames) > 1:
             k = frames.index(0)  # every read holds frame 0 (memory.py)
             first = float(self.backend.first_frame_score(fq, memory[:, :, k:k + 1], step.best))
-        signals = frame_signals(step.score, first, sharpness(score, step.best), step.pos, centre,
+        signals = frame_signals(step.score, first, sharpness(score, step.best), step.pos,
+                                step.pos if tile else centre,
                                 step.pred_sz, tg.sz, tg.frame_index + 1 - tg.last_write)
         conf = self._confidence(signals)
         conf = min(max(conf, 0.0), 1.0) if not math.isnan(conf) else 0.0
