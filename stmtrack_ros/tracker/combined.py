@@ -1,11 +1,14 @@
-"""The `combined` confidence (TrackerParams.confidence): the probability that the box is right,
-from a logistic regression over a few of the frame's signals (signals.SIGNALS),
+"""The `combined` confidence (TrackerParams.confidence): a logistic regression over a few of the
+frame's signals (signals.SIGNALS), fitted on training-data proxies with the bundled model to
+tell right boxes from wrong ones (docs/longterm.md, Phase D), reported in first_frame units:
 
-    combined = 1 / (1 + exp(-(INTERCEPT + sum(WEIGHTS[name] * signals[name]))))
+    combined = clip(sum(WEIGHTS[name] * signals[name]) / WEIGHTS["first_frame"], 0, 1)
 
-fitted on training-data proxies with the bundled model (docs/longterm.md, Phase D). The
-numbers belong to that model: another checkpoint reads other scores, so `fitted_for(net)` is
-false for it and the tracker reports `first_frame` instead, with a one-line warning.
+i.e. the fit's logit, less its intercept, over its first_frame weight. It ranks frames as the
+fitted probability does, and equals first_frame when the other signals are 0, so the
+thresholds (lost, recover, memory, redetect_margin) mean what they mean for first_frame, and
+a model the numbers were not fitted for (`fitted_for(net)` false: another checkpoint reads
+other scores) reports first_frame instead, with a one-line warning, under the same thresholds.
 
 Provenance (the one place these numbers live):
     python -m research.fit_confidence --data runs/lt_proxy150 \
@@ -18,8 +21,7 @@ from __future__ import annotations
 
 import math
 
-# research.fit_confidence's "coefficients" line
-INTERCEPT = -2.7231
+# research.fit_confidence's "coefficients" line (its intercept, -2.7231, cancels here)
 WEIGHTS = {"first_frame": 8.0286, "jump": -1.5903}
 # export.weights_sha256 of the bundled model (models/stmtrack_small.pt) the fit was made with
 FITTED_FOR = "a1f1512b4881f4571c3f0e63c37c4e4199a6a8343789ef7035fbe0f822fecd39"
@@ -27,8 +29,8 @@ FITTED_FOR = "a1f1512b4881f4571c3f0e63c37c4e4199a6a8343789ef7035fbe0f822fecd39"
 
 def score(signals: dict) -> float:
     """The combined confidence of one read's signals, in [0, 1]."""
-    z = INTERCEPT + sum(w * signals[name] for name, w in WEIGHTS.items())
-    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    value = sum(w * signals[name] for name, w in WEIGHTS.items()) / WEIGHTS["first_frame"]
+    return min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0
 
 
 def fitted_for(net) -> bool:
