@@ -26,7 +26,7 @@ def _formula(signals):
 def test_the_combined_score_is_the_fitted_formula_and_falls_on_a_covered_target(net):
     assert combined.fitted_for(net)
     start, video = _panned_video()
-    tr = Tracker(net, TrackerParams(confidence="combined"))
+    tr = Tracker(net, TrackerParams(backend="torch", confidence="combined"))
     tr.init(start, BOX)
     track = [tr.update(f) for f in video]
     for r in track:
@@ -45,7 +45,7 @@ def test_another_model_reports_first_frame_with_one_warning():
     other = tiny_net()
     assert not combined.fitted_for(other)
     with pytest.warns(RuntimeWarning, match="fitted for the bundled model") as caught:
-        tr = Tracker(other, TrackerParams(confidence="combined"))
+        tr = Tracker(other, TrackerParams(backend="torch", confidence="combined"))
     assert len(caught) == 1
     tr.init(square_frame(0), SQUARE_BOX)
     with warnings.catch_warnings():
@@ -53,18 +53,18 @@ def test_another_model_reports_first_frame_with_one_warning():
         for t in range(1, 4):
             r = tr.update(square_frame(t))
             assert r.confidence == pytest.approx(min(max(r.signals["first_frame"], 0.0), 1.0))
-    plain = Tracker(other, TrackerParams())
+    plain = Tracker(other, TrackerParams(backend="torch"))
     with pytest.warns(RuntimeWarning, match="fitted for the bundled model"):
-        plain.set_params(TrackerParams(confidence="combined"))  # switching to it warns too
+        plain.set_params(TrackerParams(backend="torch", confidence="combined"))  # switching to it warns too
 
 
 def test_a_refused_confidence_changes_nothing(net):
-    tr = Tracker(net, TrackerParams(confidence="combined"))
+    tr = Tracker(net, TrackerParams(backend="torch", confidence="combined"))
     start, video = _panned_video()
     tr.init(start, BOX)
     tr.update(video[0])
     before = snapshot(tr)
     for bad in ("combo", "", 1):
         with pytest.raises(ValueError, match="confidence"):
-            tr.set_params(TrackerParams(confidence=bad))
+            tr.set_params(TrackerParams(backend="torch", confidence=bad))
     assert same_snapshot(snapshot(tr), before)

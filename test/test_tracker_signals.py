@@ -43,7 +43,7 @@ def test_frame_signals_formulas():
 
 def _run(net, **params):
     start, video = _panned_video()
-    tr = Tracker(net, TrackerParams(**params))
+    tr = Tracker(net, TrackerParams(backend="torch", **params))
     first = tr.init(start, BOX)
     return first, [(tr.update(f), tr.memory_stats()["frames"]) for f in video]
 
