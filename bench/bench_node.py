@@ -76,6 +76,7 @@ def main() -> int:
             time.sleep(1.0)
             with c.lock:
                 got = c.tracks[warm:]
+            backend = c.latest_diag_values().get("backend", "")   # what auto chose
         finally:
             c.close()
     clock = [(t, m) for t, m in got if m.track_id == 1 and m.frame_index > 0]
@@ -86,7 +87,8 @@ def main() -> int:
     node_lat = [m.latency_ms for _, m in clock]
     processed = {m.header.frame_id for _, m in got}
     out = {
-        "device": params.get("device", "cpu"), "params": params, "checkpoint": Path(args.checkpoint).name,
+        "device": params.get("device", "cpu"), "params": params, "backend": backend,
+        "checkpoint": Path(args.checkpoint).name,
         "image": f"{frames[0].shape[1]}x{frames[0].shape[0]} {args.encoding}",
         "camera_fps": args.fps, "frames_published": n,
         "frames_processed": len(processed), "frames_skipped": n - len(processed),

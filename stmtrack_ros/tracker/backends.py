@@ -262,7 +262,7 @@ class TensorRTBackend(_ExportedPasses):
 
 
 def auto_backend(net, params: TrackerParams, device: torch.device):
-    """Backend `auto`: ONNX Runtime on a CPU (1.7x torch's tracking rate on the bundled model,
+    """Backend `auto`: ONNX Runtime on a CPU (1.8x torch's tracking rate on the bundled model,
     docs/speed.md), torch on a GPU (TensorRT needs engines built on the board; docs/deploy.md).
     On a CPU it is torch, with one warning saying why, when a torch-only setting is asked or
     ONNX Runtime cannot start here (not installed, the export or a session fails)."""

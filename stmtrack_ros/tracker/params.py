@@ -145,7 +145,7 @@ class TrackerParams:
     optimize: bool = setting(True, "BN-folded channels_last inference copy of the network")
     # set for the whole process (torch.set_num_threads)
     threads: int = setting(0, "torch intra-op threads (0 = torch's default)", range=(0, 256))
-    # auto: onnxruntime tracks 1.7x faster than torch on this 2-core CPU (docs/speed.md)
+    # auto: onnxruntime tracks 1.8x faster than torch on this 2-core CPU (docs/speed.md)
     backend: str = setting("auto", "what runs the network: auto (onnxruntime on a CPU, else "
                            "torch), torch, onnxruntime or tensorrt (GPU engines; docs/deploy.md)",
                            choices=BACKENDS)
