@@ -16,7 +16,8 @@ never on the evaluation set; `--report` scores a fitted point on other results u
         --report 0.35 0.5 3
 
 `--combined` replays the `combined` confidence (tracker/combined.py) computed from the run's
-recorded signals instead of the confidence it reported.
+recorded signals instead of the confidence it reported; `--relative` the `relative` one
+(tracker/relative.py: its level and the LOST rule replayed with it, open loop).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from stmtrack_ros.datasets import DatasetError, load_dataset
 from stmtrack_ros.eval import longterm
 from stmtrack_ros.eval.report import image_size
 from stmtrack_ros.eval.runner import load_result, load_scores, load_signals
-from stmtrack_ros.tracker import combined
+from stmtrack_ros.tracker import combined, relative
 from stmtrack_ros.tracker.lost import replay
 from stmtrack_ros.tracker.params import TrackerParams
 from stmtrack_ros.tracker.result import TrackState
@@ -75,6 +76,15 @@ def combined_confidences(tables: list) -> list:
     return tables
 
 
+def relative_confidences(tables: list, params: TrackerParams) -> list:
+    """`tables` with their confidence replaced by the relative score replayed on their
+    recorded first_frame reads (`relative.replay`, at `params`' thresholds)."""
+    col = SIGNALS.index("first_frame")
+    for t in tables:
+        t["confidence"] = relative.replay(np.nan_to_num(t["signals"][:, col]), params)
+    return tables
+
+
 def score(tables, lost_threshold, recover_threshold, lost_frames) -> dict:
     params = TrackerParams(lost_threshold=float(lost_threshold), recover_threshold=float(recover_threshold),
                            lost_frames=int(lost_frames))
@@ -102,11 +112,17 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=8, help="grid points to print")
     ap.add_argument("--combined", action="store_true",
                     help="replay the combined confidence of the recorded signals")
+    ap.add_argument("--relative", action="store_true",
+                    help="replay the relative confidence of the recorded first_frame reads "
+                         "(its level follows the default thresholds)")
     args = ap.parse_args(argv)
     try:
         tables = load_tables(args.data, Path(args.results))
         if args.combined:
             tables = combined_confidences(with_signals(args.data, Path(args.results), tables))
+        elif args.relative:
+            tables = relative_confidences(with_signals(args.data, Path(args.results), tables),
+                                          TrackerParams())
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -52,7 +52,7 @@ def snapshot(tracker) -> dict:
             "result": tracker.last_result, "step": _plain_step(tracker.last_step),
             "memorize_ms": tracker.last_memorize_ms, "stats": stats, "memory": memory,
             "pending": None if pending is None else (pending.index, pending.store),
-            "params": tracker.params}
+            "params": tracker.params, "levels": target.levels if target is not None else ()}
 
 
 def same_snapshot(a: dict, b: dict) -> bool:

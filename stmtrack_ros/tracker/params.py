@@ -39,10 +39,12 @@ MODES = ("exact", "bounded")
 # memory frame); "first_frame", the score of the same cell read against frame 0 alone (the
 # user's box): it stays high while the track is on the target and drops when the memory has
 # led it onto a neighbour or the background (MODEL_CARD, "Confidence"); "combined", the
-# probability of a right box fitted over the frame's signals (tracker/combined.py). The first
-# two are also the names of those signals (tracker/signals.py)
+# probability of a right box fitted over the frame's signals (tracker/combined.py); "relative",
+# first_frame moved by the gap between this target's own trusted level and a common one
+# (tracker/relative.py). The first two are also the names of those signals (tracker/signals.py)
 COMBINED = "combined"
-CONFIDENCES = ("memory", "first_frame", COMBINED)
+RELATIVE = "relative"
+CONFIDENCES = ("memory", "first_frame", COMBINED, RELATIVE)
 # who runs the network passes (docs/deploy.md): auto (ONNX Runtime on a CPU when it starts there
 # and no torch-only setting is asked, else torch: tracker/backends.py auto_backend), PyTorch
 # (exact parity, autocast, compile), ONNX Runtime on the exported passes (the fast CPU path),
@@ -96,7 +98,8 @@ class TrackerParams:
     # 0.608 vs 0.604); docs/longterm.md
     confidence: str = setting("first_frame", "the read behind the reported confidence: memory "
                               "(official), first_frame (frame 0 alone: drops on a drift) or "
-                              "combined (fitted over several signals; bundled model only)",
+                              "combined (fitted over several signals; bundled model only) or "
+                              "relative (first_frame against this target's own trusted level)",
                               choices=CONFIDENCES, when=When.FRAME)
     # thresholds: below the bundled model's confidence on tracked DAVIS frames (p10 0.6), above
     # it on frames without the target (blank: 0.03-0.21); MODEL_CARD "LOST"

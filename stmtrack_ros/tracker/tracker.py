@@ -45,14 +45,14 @@ import torch
 
 from stmtrack_ros.model.input_tensor import input_tensor
 
-from . import combined
+from . import combined, relative
 from .backends import make_backend
 from .boxes import cxywh_to_xywh, xywh_to_cxywh
 from .crop import box_in_centred_crop, box_label_map, fg_bg_map, get_crop
 from .inputs import as_bgr, check_box
 from .lost import advance
 from .memory import BoundedMemory, ExactMemory
-from .params import COMBINED, SETTINGS, HyperParams, TrackerParams, When
+from .params import COMBINED, RELATIVE, SETTINGS, HyperParams, TrackerParams, When
 from .postprocess import Step, choose_step, cosine_window
 from .redetect import tile_centres
 from .result import TrackerInputError, TrackResult, TrackState
@@ -110,6 +110,7 @@ class _Target:
     search: Redetection = Redetection()
     home: tuple | None = None      # (pos, sz, target_scale) of the frozen box, while on a candidate
     last_write: int = 0            # index of the last frame written into memory
+    levels: tuple = ()             # trusted first_frame reads, newest last (tracker/relative.py)
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,12 +182,15 @@ class Tracker:
                           "model, not this one; reporting first_frame (tracker/combined.py)",
                           RuntimeWarning, stacklevel=3)
 
-    def _confidence(self, signals: dict) -> float:
+    def _confidence(self, signals: dict, levels: tuple) -> float:
         """The reported confidence of one read (`TrackerParams.confidence`): a signal of that
-        name, or the combined score (first_frame for a model it was not fitted for)."""
+        name, the combined score (first_frame for a model it was not fitted for) or the
+        relative one against this target's trusted reads `levels`."""
         choice = self.params.confidence
         if choice == COMBINED:
             return combined.score(signals) if self._combined_fits else signals["first_frame"]
+        if choice == RELATIVE:
+            return relative.score(signals["first_frame"], levels)
         return signals[choice]
 
     @property
@@ -346,6 +350,10 @@ class Tracker:
             tg, frame, frames, memory, loc, state, low, timings)
         pending = self._planned_write(tg, frame, fidx, state, loc, pos, sz,
                                       reusable=not (tg.bounded and lost))  # not the widened crop
+        # the level follows the trusted reads only: frozen while LOST, seeded by the first read
+        levels = (relative.remembered(tg.levels, loc.signals["first_frame"])
+                  if relative.trusted(tg.frame_index == 0, state, loc.confidence,
+                                      params.memory_threshold) else tg.levels)
         timings["post"] += _ms(t3) - timings.get("redetect", 0.0)
         timings["track"] = _ms(t1)
         result = TrackResult(box=box, confidence=loc.confidence, state=state, frame_index=fidx,
@@ -354,7 +362,7 @@ class Tracker:
         return dataclasses.replace(
             tg, pos=pos, sz=sz, target_scale=target_scale, box=box, state=state,
             frame_index=fidx, prev_pscore=loc.step.pscore, low_count=low, step=loc.step,
-            result=result, pending=pending, search=search, home=home)
+            result=result, pending=pending, search=search, home=home, levels=levels)
 
     def _advance_search(self, tg: _Target, frame: np.ndarray, frames: list,
                         memory: torch.Tensor, loc: _Located, state: TrackState, low: int,
@@ -456,7 +464,7 @@ class Tracker:
         signals = frame_signals(step.score, first, sharpness(score, step.best), step.pos,
                                 step.pos if tile else centre,
                                 step.pred_sz, tg.sz, tg.frame_index + 1 - tg.last_write)
-        conf = self._confidence(signals)
+        conf = self._confidence(signals, tg.levels)
         conf = min(max(conf, 0.0), 1.0) if not math.isnan(conf) else 0.0
         timings["post"] = timings.get("post", 0.0) + _ms(t3)
         return _Located(query=query, features=fq, scale_q=scale_q, step=step, confidence=conf,
