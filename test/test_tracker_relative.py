@@ -20,6 +20,16 @@ def _params(**more):
     return TrackerParams(backend="torch", confidence="relative", **more)
 
 
+def _tracked(net, frames: int):
+    """A relative-confidence tracker on the bunny after `frames` updates, and the video."""
+    start, video = _panned_video()
+    tr = Tracker(net, _params())
+    tr.init(start, BOX)
+    for f in video[:frames]:
+        tr.update(f)
+    return tr, start, video
+
+
 def test_the_level_follows_trusted_frames_and_is_frozen_while_lost(net):
     start, video = _panned_video()
     tr = Tracker(net, _params())
@@ -33,7 +43,8 @@ def test_the_level_follows_trusted_frames_and_is_frozen_while_lost(net):
     for i, (before, r, after) in enumerate(rows):
         ff = r.signals["first_frame"]
         assert 0.0 <= r.confidence <= 1.0
-        want = ff + relative.SHIFT * (relative.REFERENCE - (np.mean(before) if before else relative.REFERENCE))
+        level = np.mean(before) if before else relative.REFERENCE
+        want = ff + relative.SHIFT * (relative.REFERENCE - level)
         assert r.confidence == pytest.approx(min(max(want, 0.0), 1.0), abs=1e-12)
         trusted = i == 0 or (r.state == TrackState.TRACKING and r.confidence >= tr.params.memory_threshold)
         assert after == ((*before, ff)[-relative.WINDOW:] if trusted else before)
@@ -64,11 +75,7 @@ def test_a_target_that_reads_low_gets_its_own_level():
 
 
 def test_init_resets_the_level(net):
-    start, video = _panned_video()
-    tr = Tracker(net, _params())
-    tr.init(start, BOX)
-    for f in video[:3]:
-        tr.update(f)
+    tr, _, video = _tracked(net, 3)
     assert len(tr._target.levels) == 3
     tr.init(video[-1], BOX)
     assert tr._target.levels == ()
@@ -77,11 +84,7 @@ def test_init_resets_the_level(net):
 
 
 def test_a_refused_call_changes_nothing(net):
-    start, video = _panned_video()
-    tr = Tracker(net, _params())
-    tr.init(start, BOX)
-    for f in video[:2]:
-        tr.update(f)
+    tr, start, _ = _tracked(net, 2)
     before = snapshot(tr)
     assert before["levels"]
     for bad in ("relativ", "", 1):

@@ -95,7 +95,8 @@ class TrackerParams:
                                    when=When.INIT)
     # first_frame: better than memory on the long-term proxy on every score but LOST precision
     # (AUROC 0.89 vs 0.86, AUC 0.596 vs 0.572) and on shared/data (AUROC 0.96 vs 0.36, AUC
-    # 0.608 vs 0.604); docs/longterm.md
+    # 0.608 vs 0.604); relative: shared/data AUC +0.014 but proxy -0.006, AUROC 0.81 vs 0.96
+    # (docs/longterm.md, Phase E)
     confidence: str = setting("first_frame", "the read behind the reported confidence: memory "
                               "(official), first_frame (frame 0 alone: drops on a drift) or "
                               "combined (fitted over several signals; bundled model only) or "
