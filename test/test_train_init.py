@@ -4,8 +4,16 @@ import torch
 import yaml
 
 from conftest import shared_path
-from stmtrack_ros.model import ModelConfig, STMTrackNet, save_checkpoint
+from stmtrack_ros.model import (
+    ModelConfig,
+    STMTrackNet,
+    default_checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
+from stmtrack_ros.model.backbone_small import small_config
 from stmtrack_ros.model.head import label_cells
+from stmtrack_ros.model.nanotrack_weights import read_state_dict
 from stmtrack_ros.model.network import LABEL_READOUT_GAIN
 from stmtrack_ros.train.config import ConfigError, load_config
 from stmtrack_ros.train.engine import build_model
@@ -106,3 +114,30 @@ def test_reg_first_frame_takes_the_same_weights_and_reads_boxes_from_frame_0_onl
         assert torch.allclose(b3, src.track(q, one)[1])  # one frame: both reads are the same
     assert torch.equal(b1, b2) and not torch.allclose(s1, s2)  # boxes from frame 0, scores from all
     assert torch.equal(s0, s2) and not torch.allclose(b0, b2)  # the score branch is unchanged
+
+
+def test_checkpoint_then_backbone_weights_puts_v2_under_the_bundled_necks_and_head(tmp_path):
+    # the warm start of research/train_configs/small_2p_v2_warm.yaml: 2p's necks, memory read,
+    # head and label-map projection, NanoTrack v2's backbones
+    v2_path = shared_path("weights", "nanotrack", "pytorch", "nanotrackv2.pth")
+    bundled_path = default_checkpoint_path()
+    bundled = load_checkpoint(bundled_path).state_dict()
+    v2 = read_state_dict(v2_path)
+    net = build_model(_cfg(tmp_path, small_config().to_dict(), checkpoint=str(bundled_path),
+                           backbone_weights=str(v2_path)))
+    got = net.state_dict()
+    assert got.keys() == bundled.keys()
+    from_v2, from_2p = 0, set()
+    for k, t in got.items():
+        backbone, _, rest = k.partition(".")
+        if backbone in ("basemodel_m", "basemodel_q") and not rest.startswith("proj_fg_bg_label_map"):
+            assert torch.equal(t, v2["backbone." + rest]), k
+            from_v2 += 1
+        else:
+            assert torch.equal(t, bundled[k]), k
+            from_2p.add(backbone if backbone != "basemodel_m" else rest.split(".")[0])
+    assert from_v2 == 2 * 168  # every backbone tensor of both backbones
+    assert from_2p == {"neck_m", "neck_q", "head", "proj_fg_bg_label_map"}
+    key = "basemodel_q.features.8.conv.0.weight"  # a block 2p trained: now v2's, not 2p's
+    assert not torch.equal(got[key], bundled[key])
+    assert torch.count_nonzero(got["basemodel_m.proj_fg_bg_label_map.weight"]) > 0
