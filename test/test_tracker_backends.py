@@ -181,6 +181,9 @@ def test_a_corrupt_cache_is_exported_again(net):
     folder = Tracker(net, TrackerParams(backend="onnxruntime")).backend.folder
     query = folder / "query_features.onnx"
     query.write_bytes(query.read_bytes()[:1000])          # truncated: a full disk, a killed copy
+    killed = folder.parent / f".{folder.name[:12]}-killed"  # what an export killed mid-way leaves
+    killed.mkdir()
+    (killed / "memorize.onnx").write_bytes(b"half")
     with pytest.raises(BackendError, match="query_features.onnx differ from the manifest's sha") as e:
         Tracker(net, TrackerParams(backend="onnxruntime", onnx_dir=str(folder)))  # a given folder: said
     assert "\n" not in str(e.value)
@@ -189,6 +192,7 @@ def test_a_corrupt_cache_is_exported_again(net):
         tracker = Tracker(net, TrackerParams())                # the cache: exported again
     assert tracker.backend.name == "onnxruntime" and tracker.backend.folder == folder
     assert read_manifest(folder, net)["passes"]["query_features"]["sha256"]
+    assert not killed.exists() and not list(folder.parent.glob(f".{folder.name[:12]}-*"))
 
 
 def test_two_processes_starting_together_export_once(tmp_path):

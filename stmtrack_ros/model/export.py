@@ -237,8 +237,9 @@ def ensure_exported(net, onnx_dir: str = "") -> Path:
     """The exported folder for `net`: `onnx_dir` when given (checked against the weights),
     else the cache folder keyed by the weights' sha256, exported there first if absent,
     incomplete or corrupt. The export is written beside it and renamed into place under a
-    lock file, so processes starting together export once and never see half a folder; a
-    cache that cannot be written is an ExportError (one line), as is a failed export."""
+    lock file, so processes starting together export once and never see half a folder (what a
+    killed export left is removed at the next export); a cache that cannot be written is an
+    ExportError (one line), as is a failed export."""
     if onnx_dir:
         read_manifest(onnx_dir, net)
         return Path(onnx_dir)
@@ -255,6 +256,10 @@ def ensure_exported(net, onnx_dir: str = "") -> Path:
                 return _checked(final, net)
             except ExportError:
                 pass
+            # under the lock no other process writes this key: a folder of its prefix is what
+            # an export killed mid-way left behind
+            for stale in final.parent.glob(f".{key[:12]}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=final.parent))
             try:
                 _export_into(net, tmp)
