@@ -12,7 +12,13 @@ from stmtrack_ros.model.config import ModelConfig
 from stmtrack_ros.model.network import STMTrackNet
 from stmtrack_ros.train.config import ConfigError, load_config
 from stmtrack_ros.train.engine import apply_freeze, build_data, train, train_mode
-from stmtrack_ros.train.feature_cache import CachedFeatures, backbone_outputs, build_pool, load_or_build
+from stmtrack_ros.train.feature_cache import (
+    CachedFeatures,
+    backbone_outputs,
+    build_pool,
+    fingerprint,
+    load_or_build,
+)
 from stmtrack_ros.train.losses import LossWeights, stm_losses
 from stmtrack_ros.train.pairs import PairDataset, to_device
 
@@ -131,3 +137,65 @@ def test_a_saved_pool_is_reused_only_for_the_same_backbones_and_crops(tmp_path):
         net.head.cls_ctr.conv1.weight.add_(1.0)
     assert pool()[1] == k1 and "reused" in seen[-1]
     assert len(list(cache_dir.glob("features-*.pt"))) == 4
+
+
+# a split cache at entry 7: features.0-6 and the label-map projection frozen, blocks 7-8 train
+SPLIT = 7
+SPLIT_FROZEN = [{"from_epoch": 0, "frozen": [r"^basemodel_[mq]\.(features\.[0-6]\.|proj_fg_bg_label_map)"]}]
+
+
+def test_a_split_cache_trains_the_last_blocks_as_the_uncached_model_does(tmp_path):
+    def run(out, **kw):
+        cfg = _cfg(tmp_path, out, freeze=SPLIT_FROZEN, **kw)
+        cfg["optim"].update(epochs=1, samples_per_epoch=8)  # two steps of batch 4
+        return train(cfg), int(cfg["seed"])
+
+    direct, seed = run("direct")
+    cached, _ = run("split", feature_cache=8, feature_cache_blocks=SPLIT)
+    assert abs(direct["total"] - cached["total"]) < 1e-6 * max(1.0, abs(direct["total"]))
+    a = torch.load(direct["final"], weights_only=True)["model_state_dict"]
+    b = torch.load(cached["final"], weights_only=True)["model_state_dict"]
+    torch.manual_seed(seed)  # as train() does: the weights both runs started from
+    init = STMTrackNet(ModelConfig.from_dict(TINY_MODEL)).state_dict()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), rtol=1e-6, atol=1e-6), k
+    moved = {k for k in a if a[k].is_floating_point() and not torch.equal(a[k], init[k])}
+    assert any(k.startswith("basemodel_q.features.8.") for k in moved)
+    assert any(k.startswith("basemodel_m.features.7.") for k in moved)
+    assert not any(k.startswith(("basemodel_m.features.6.", "basemodel_q.features.0.",
+                                 "basemodel_m.proj_fg_bg_label_map")) for k in moved)
+
+
+def test_a_split_backbone_computes_what_the_whole_one_does_and_keys_its_pool_by_the_prefix(tmp_path):
+    cfg, net, dataset, jitter = _net_and_data(tmp_path)
+    train_mode(net)
+    b = to_device(torch.utils.data.default_collate([dataset[i] for i in (1, 2)]), "cpu")
+    img, maps = b["im_m"].flatten(0, 1), b["maps_m"].flatten(0, 1)
+    bb = net.basemodel_m
+    with torch.no_grad():
+        assert torch.equal(bb(img, maps), bb.blocks_after(bb.blocks_before(img, maps, SPLIT), SPLIT))
+    split_data = dict(cfg["data"], feature_cache_blocks=SPLIT)
+
+    def key(model, data):
+        return fingerprint(model, jitter, data, int(cfg["seed"]), 8)
+
+    whole = {k: v for k, v in cfg["data"].items() if k != "feature_cache_blocks"}
+    assert key(net, cfg["data"]) == key(net, whole)  # k = 0: the key it had before splits
+    k_split, k_whole = key(net, split_data), key(net, cfg["data"])
+    assert k_split != k_whole
+    with torch.no_grad():
+        net.basemodel_q.features[SPLIT].conv[0].weight.mul_(1.5)  # after the split: trains, not in its key
+        assert key(net, split_data) == k_split and key(net, cfg["data"]) != k_whole
+        net.basemodel_m.proj_fg_bg_label_map.weight.mul_(1.5)  # before the split: in the key
+        assert key(net, split_data) != k_split
+
+
+def test_a_trainable_part_before_the_split_is_refused_in_one_line(tmp_path):
+    six = [{"from_epoch": 0, "frozen": [r"^basemodel_[mq]\.(features\.[0-5]\.|proj_fg_bg_label_map)"]}]
+    cfg = _cfg(tmp_path, "bad", cache=8, freeze=six, feature_cache_blocks=SPLIT)
+    with pytest.raises(ConfigError, match=r"features\.0-6 .*trains basemodel_m\.features\.6\.") as e:
+        train(cfg)
+    assert "\n" not in str(e.value)
+    cfg = _cfg(tmp_path, "bad9", cache=8, freeze=SPLIT_FROZEN, feature_cache_blocks=9)
+    with pytest.raises(ConfigError, match=r"feature_cache_blocks 9: use 0 .* or 1 \.\. 8"):
+        train(cfg)

@@ -133,15 +133,35 @@ class NanoBackbone(nn.Module):
             nn.init.normal_(self.proj_fg_bg_label_map.weight, 0.0, 0.01)
 
     def forward(self, img: torch.Tensor, label_map: torch.Tensor | None = None) -> torch.Tensor:
+        n = len(self.features)
+        return self.blocks_after(self.blocks_before(img, label_map, n), n)
+
+    def blocks_before(self, img: torch.Tensor, label_map: torch.Tensor | None, split: int) -> torch.Tensor:
+        """The output of ``features[0:split]`` (the stem, with the label-map projection on the
+        memory variant, then blocks 1 .. split-1), uncropped: what a split feature cache stores."""
         if self.with_label_map and label_map is None:
             raise ValueError("the memory backbone needs a fg/bg label map (N,1,S,S)")
         x = self.features[0](img)
         if self.with_label_map:
             x = x + LABEL_MAP_GAIN * self.proj_fg_bg_label_map(label_map)
-        for block in self.features[1:]:
+        for block in self.features[1:split]:
+            x = block(x)
+        return x
+
+    def blocks_after(self, x: torch.Tensor, split: int) -> torch.Tensor:
+        """``features[split:]`` on `blocks_before`'s output, then the ``crop_pad`` crop: forward's rest."""
+        for block in self.features[split:]:
             x = block(x)
         p = self.crop_pad
         return x[:, :, p:-p, p:-p] if p > 0 else x
+
+    def before_split(self, name: str, split: int) -> bool:
+        """Whether parameter or buffer `name` (of this module) feeds `blocks_before(..., split)`:
+        ``features.j.*`` with j < split, and the label-map projection (it adds at the stem)."""
+        if name.startswith("proj_fg_bg_label_map"):
+            return True
+        parts = name.split(".")
+        return parts[0] == "features" and int(parts[1]) < split
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -53,6 +53,10 @@ DEFAULTS = {
         # once, goes through the backbones once; training reads sample i as pool item i % size
         "feature_cache": 0,  # 0 = off
         "feature_cache_dir": None,  # where pools are saved and reused (by fingerprint); None = RAM only
+        # k > 0: cache each backbone's output after its first k feature-stack entries (features.0 =
+        # the stem .. features.k-1; the label-map projection adds at the stem, so it is before the
+        # split and stays frozen); the blocks from k on train with the rest. 0 = the whole backbone
+        "feature_cache_blocks": 0,
     },
     "optim": {
         "epochs": 20,

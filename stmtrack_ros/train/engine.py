@@ -27,7 +27,13 @@ from ..model.config import ModelConfig
 from ..model.network import STMTrackNet
 from .augment import CropJitter
 from .config import ConfigError
-from .feature_cache import CachedFeatures, CachedForward, load_or_build, trainable_backbone_parameters
+from .feature_cache import (
+    CachedFeatures,
+    CachedForward,
+    check_split,
+    load_or_build,
+    trainable_backbone_parameters,
+)
 from .losses import LossWeights, stm_losses
 from .pairs import IterationBatches, PairDataset, to_device, worker_init
 from .sampler import PairSampler
@@ -229,15 +235,25 @@ def build_data(cfg: dict, mc: ModelConfig):
 def _cached_dataset(cfg: dict, model: STMTrackNet, dataset: PairDataset, jitter: CropJitter, size: int,
                     start_epoch: int, epochs: int, length: int, device, d: Dist) -> CachedFeatures:
     """The frozen backbones' outputs of a pool of `size` samples (feature_cache.py); refused
-    unless the whole of both backbones is frozen in every epoch left to run."""
+    unless what feeds the cache (both backbones whole, or with data.feature_cache_blocks k their
+    entries 0 .. k-1 and the label-map projection) is frozen in every epoch left to run."""
     optim_cfg = cfg["optim"]
+    split = int(cfg["data"]["feature_cache_blocks"])
+    try:
+        check_split(model, split)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    what = (f"the backbones' features.0-{split - 1} and label-map projection frozen" if split
+            else "both backbones wholly frozen")
+    fix = (f"freeze '^basemodel_[mq]\\.(features\\.[0-{split - 1}]\\.|proj_fg_bg_label_map)'" if split
+           else "freeze '^basemodel_[mq]\\.'")  # check_split: split - 1 is one digit
     for epoch in range(start_epoch, epochs):
         apply_freeze(model, frozen_patterns(optim_cfg, epoch))
-        live = trainable_backbone_parameters(model)
+        live = trainable_backbone_parameters(model, split)
         if live:
-            raise ConfigError(f"data.feature_cache needs both backbones wholly frozen in every epoch, but "
-                              f"epoch {epoch} trains {live[0]} (+{len(live) - 1} more); freeze "
-                              f"'^basemodel_[mq]\\.' in optim.freeze or set data.feature_cache 0")
+            raise ConfigError(f"data.feature_cache needs {what} in every epoch, but "
+                              f"epoch {epoch} trains {live[0]} (+{len(live) - 1} more); {fix} "
+                              f"in optim.freeze or set data.feature_cache 0")
     apply_freeze(model, frozen_patterns(optim_cfg, start_epoch))
     train_mode(model)  # frozen BatchNorms in eval mode, as the training steps will run them
     t0 = time.perf_counter()
@@ -360,7 +376,8 @@ def train(cfg: dict, resume=None) -> dict:
             if patterns != frozen_now or wrapped is None:
                 n_frozen = apply_freeze(model, patterns)
                 frozen_now = patterns
-                wrapped = CachedForward(model) if cache_size else model
+                split = int(cfg["data"]["feature_cache_blocks"])
+                wrapped = CachedForward(model, split) if cache_size else model
                 if d.world > 1:  # DDP registers the trainable set at construction: rebuild on change
                     wrapped = torch.nn.parallel.DistributedDataParallel(
                         wrapped, device_ids=[device.index] if device.type == "cuda" else None)

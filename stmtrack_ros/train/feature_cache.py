@@ -8,11 +8,19 @@ drawn ONCE, from its own (seed, index) generator) is run through them once; trai
 reads sample `i` as pool item `i % size` and trains the necks, the memory read and the head
 on the stored outputs (`STMTrackNet.forward_train_from_backbone`).
 
-The pool is fingerprinted by the backbones' weights, the model config, the crop settings
-(`CropJitter`), the data section and the seed: a saved pool (`cache_dir/<fingerprint>.pt`,
-read with weights_only=True) is reused only when all of these are equal, and recomputed
-otherwise. Not in the key: the image files' contents and the crop code; after changing those,
-empty `cache_dir`.
+Split cache (``data.feature_cache_blocks`` = k > 0): the pool stores each backbone's output
+after its first k feature-stack entries (``features.0`` .. ``features.k-1``, the stem being
+entry 0; `NanoBackbone.blocks_before`) and training runs the remaining blocks with the necks,
+memory read and head (`CachedForward`), so those blocks can train. Frozen must be exactly what
+feeds the cache: those entries and the memory backbone's label-map projection, which adds at the
+stem, before the split, so it stays frozen. The trainable blocks' BatchNorms stay in eval mode
+like the frozen ones (`NanoBackbone.freeze_bn`, on by default). k = 0: the whole backbone.
+
+The pool is fingerprinted by the backbones' weights (with a split: those before it), the
+model config, the crop settings (`CropJitter`), the data section, the split and the seed: a
+saved pool (`cache_dir/<fingerprint>.pt`, read with weights_only=True) is reused only when all
+of these are equal, and recomputed otherwise. Not in the key: the image files' contents and
+the crop code; after changing those, empty `cache_dir`.
 """
 from __future__ import annotations
 
@@ -34,36 +42,70 @@ BACKBONES = ("basemodel_m", "basemodel_q")
 PASSED = ("maps_m", "cls_gt", "ctr_gt", "box_gt", "negative")
 
 
-def trainable_backbone_parameters(model: STMTrackNet) -> list[str]:
-    """Names of the backbones' parameters that train (a cache needs none)."""
+def check_split(model: STMTrackNet, split: int) -> None:
+    """ValueError unless `split` (data.feature_cache_blocks) fits the model's backbones:
+    0, or 1 .. len(features) - 1 on a backbone with a block stack."""
+    if split == 0:
+        return
+    bb = model.basemodel_q
+    if not hasattr(bb, "blocks_before"):
+        raise ValueError(f"data.feature_cache_blocks {split}: the {model.config.backbone} backbone has "
+                         f"no block stack to split; set it 0")
+    n = len(bb.features)
+    if not 1 <= split < n:
+        raise ValueError(f"data.feature_cache_blocks {split}: use 0 (the whole backbone) or 1 .. {n - 1} "
+                         f"(the {model.config.backbone} backbone has {n} feature-stack entries)")
+
+
+def _cached_part(model: STMTrackNet, b: str, name: str, split: int) -> bool:
+    """Whether backbone `b`'s parameter or buffer `name` feeds the cached output."""
+    return split == 0 or getattr(model, b).before_split(name, split)
+
+
+def trainable_backbone_parameters(model: STMTrackNet, split: int = 0) -> list[str]:
+    """Names of the backbones' parameters that feed the cache and train (a cache needs none):
+    all of them with `split` 0, else those before the split."""
     return [f"{b}.{n}" for b in BACKBONES for n, p in getattr(model, b).named_parameters()
-            if p.requires_grad]
+            if p.requires_grad and _cached_part(model, b, n, split)]
 
 
 def fingerprint(model: STMTrackNet, jitter: CropJitter, data: dict, seed: int, size: int) -> str:
-    """Hex digest of everything a cached backbone output depends on."""
+    """Hex digest of everything a cached backbone output depends on (with a split, the
+    weights after it are not: they train)."""
+    split = int(data.get("feature_cache_blocks", 0))
     h = hashlib.sha256()
     for b in BACKBONES:
         for name, t in getattr(model, b).state_dict().items():
+            if not _cached_part(model, b, name, split):
+                continue
             h.update(f"{b}.{name}{tuple(t.shape)}{t.dtype}".encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    data = {k: v for k, v in data.items() if k not in ("num_workers", "feature_cache_dir")}
-    h.update(json.dumps({"model": model.config.to_dict(), "jitter": dataclasses.asdict(jitter),
-                         "data": data, "seed": int(seed), "size": int(size)},
-                        sort_keys=True, default=str).encode())
+    data = {k: v for k, v in data.items()
+            if k not in ("num_workers", "feature_cache_dir", "feature_cache_blocks")}
+    key = {"model": model.config.to_dict(), "jitter": dataclasses.asdict(jitter),
+           "data": data, "seed": int(seed), "size": int(size)}
+    if split:  # absent at 0, so whole-backbone pools keep the keys they had before splits existed
+        key["blocks"] = split
+    h.update(json.dumps(key, sort_keys=True, default=str).encode())
     return h.hexdigest()[:24]
 
 
 @torch.no_grad()
-def backbone_outputs(model: STMTrackNet, batch: dict) -> dict:
-    """A float batch (see pairs.to_device) -> the backbone outputs the cache stores."""
+def backbone_outputs(model: STMTrackNet, batch: dict, split: int = 0) -> dict:
+    """A float batch (see pairs.to_device) -> the backbone outputs the cache stores (with
+    `split`, the outputs of the first `split` feature-stack entries)."""
     im_m, maps_m = batch["im_m"], batch["maps_m"]
     b, t = im_m.shape[:2]
     flat_im, flat_maps = im_m.flatten(0, 1), maps_m.flatten(0, 1)
-    out = {"fb_m": model.basemodel_m(model._fmt(flat_im), model._fmt(flat_maps)),
-           "fb_q": model.basemodel_q(model._fmt(batch["im_q"]))}
+
+    def run(bb, img, maps=None):
+        img = model._fmt(img)
+        maps = model._fmt(maps) if maps is not None else None
+        return bb.blocks_before(img, maps, split) if split else bb(img, maps)
+
+    out = {"fb_m": run(model.basemodel_m, flat_im, flat_maps), "fb_q": run(model.basemodel_q, batch["im_q"])}
     if model.config.siamese_keys:
-        out["fbk_m"] = model.basemodel_q(model._fmt(flat_im))
+        out["fbk_m"] = run(model.basemodel_q, flat_im)
     for k in ("fb_m", "fbk_m"):
         if k in out:
             out[k] = out[k].reshape(b, t, *out[k].shape[1:])
@@ -86,14 +128,15 @@ class CachedFeatures(Dataset):
 
 
 def build_pool(model: STMTrackNet, dataset: Dataset, size: int, batch: int, workers: int,
-               device: torch.device) -> dict:
-    """Run dataset items 0 .. size-1 through the (frozen) backbones; CPU tensors stacked."""
+               device: torch.device, split: int = 0) -> dict:
+    """Run dataset items 0 .. size-1 through the (frozen) backbones, or their parts before
+    `split`; CPU tensors stacked."""
     batches = [list(range(i, min(i + batch, size))) for i in range(0, size, batch)]
     items = DataLoader(dataset, batch_sampler=batches, num_workers=workers,
                        worker_init_fn=worker_init if workers else None)
     parts: dict[str, list] = {}
     for raw in items:
-        feats = backbone_outputs(model, to_device(raw, device))
+        feats = backbone_outputs(model, to_device(raw, device), split)
         for k, v in feats.items():
             parts.setdefault(k, []).append(v.cpu())
         for k in PASSED:
@@ -116,7 +159,7 @@ def load_or_build(model: STMTrackNet, dataset: Dataset, jitter: CropJitter, data
             return pool, key
         except (OSError, RuntimeError, EOFError) as e:
             log(f"train: feature cache {path} unreadable ({e}); recomputing")
-    pool = build_pool(model, dataset, size, batch, workers, device)
+    pool = build_pool(model, dataset, size, batch, workers, device, int(data.get("feature_cache_blocks", 0)))
     if path is not None and save:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -128,11 +171,23 @@ def load_or_build(model: STMTrackNet, dataset: Dataset, jitter: CropJitter, data
 
 
 class CachedForward(torch.nn.Module):
-    """The model's forward on cached backbone outputs, as a module so DDP can wrap it."""
+    """The model's forward on cached backbone outputs (with `split`, the backbones' blocks
+    from the split on run first, with gradients), as a module so DDP can wrap it."""
 
-    def __init__(self, model: STMTrackNet):
+    def __init__(self, model: STMTrackNet, split: int = 0):
         super().__init__()
-        self.model = model
+        self.model, self.split = model, int(split)
 
     def forward(self, b: dict) -> dict:
-        return self.model.forward_train_from_backbone(b["fb_m"], b["maps_m"], b["fb_q"], b.get("fbk_m"))
+        fb_m, fb_q, fbk_m = b["fb_m"], b["fb_q"], b.get("fbk_m")
+        if self.split:
+            m, q = self.model.basemodel_m, self.model.basemodel_q
+
+            def rest(bb, x):  # (B, T, C, s, s) or (B, C, s, s) -> the backbone's output
+                if x.dim() == 5:
+                    return bb.blocks_after(x.flatten(0, 1), self.split).unflatten(0, x.shape[:2])
+                return bb.blocks_after(x, self.split)
+
+            fb_m, fb_q = rest(m, fb_m), rest(q, fb_q)
+            fbk_m = rest(q, fbk_m) if fbk_m is not None else None
+        return self.model.forward_train_from_backbone(fb_m, b["maps_m"], fb_q, fbk_m)
