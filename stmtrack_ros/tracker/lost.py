@@ -23,6 +23,12 @@ def advance(state: TrackState, low_count: int, confidence: float, params) -> tup
     return state, low_count
 
 
+def trusted(state: TrackState, confidence: float, memory_threshold: float) -> bool:
+    """Whether a frame is one bounded mode trusts enough to write into memory: TRACKING at
+    memory_threshold or above (also what the relative confidence's level follows)."""
+    return state == TrackState.TRACKING and confidence >= memory_threshold
+
+
 def replay(confidences, params) -> np.ndarray:
     """States of a track that starts TRACKING and sees these confidences (one per frame after
     the init frame); what the rule alone decides, without the tracker's reaction to LOST."""

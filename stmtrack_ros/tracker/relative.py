@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from .lost import advance
+from .lost import trusted as writes_memory
 from .result import TrackState
 
 WINDOW = 32       # trusted frames the level averages
@@ -57,7 +58,7 @@ def remembered(history: tuple, first_frame: float, window: int = WINDOW) -> tupl
 def trusted(first_read: bool, state: TrackState, confidence: float, memory_threshold: float) -> bool:
     """Whether this frame's read joins the level: the first read after init, or a TRACKING
     frame at memory_threshold (the frames bounded mode writes into memory)."""
-    return first_read or (state == TrackState.TRACKING and confidence >= memory_threshold)
+    return first_read or writes_memory(state, confidence, memory_threshold)
 
 
 def replay(first_frames, params) -> np.ndarray:

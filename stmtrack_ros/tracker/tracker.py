@@ -50,7 +50,7 @@ from .backends import make_backend
 from .boxes import cxywh_to_xywh, xywh_to_cxywh
 from .crop import box_in_centred_crop, box_label_map, fg_bg_map, get_crop
 from .inputs import as_bgr, check_box
-from .lost import advance
+from .lost import advance, trusted
 from .memory import BoundedMemory, ExactMemory
 from .params import COMBINED, RELATIVE, SETTINGS, HyperParams, TrackerParams, When
 from .postprocess import Step, choose_step, cosine_window
@@ -489,8 +489,7 @@ class Tracker:
         """The memory write this frame asks for: stored in exact mode, in bounded mode only
         when TRACKING at memory_threshold or above; a Siamese-keys model reuses the query
         crop and features when the crop is the plain search crop (`reusable`)."""
-        store = (not tg.bounded) or (state == TrackState.TRACKING
-                                     and loc.confidence >= self.params.memory_threshold)
+        store = (not tg.bounded) or trusted(state, loc.confidence, self.params.memory_threshold)
         reuse = None
         if store and self._reuse_query and reusable:
             xywh = np.concatenate([pos - sz / 2, sz])
