@@ -20,6 +20,13 @@ boxes) and salient, so a network can score them by objectness alone and never re
 label map; a random box is marked by nothing but that map, and its extent (drawn, not learnt
 per class) only the map can tell. The real boxes stay as the still's other objects, so the
 distractor options (augment.py) centre crops on real objects around the random target.
+
+`still_motion_prob` turns a still's T + 1 frames into a short video of it seen by a moving camera
+(still_motion.py: one smooth path of rotation, scale and perspective per sample, the query at its
+far end, per-frame motion blur), so the target's appearance changes between memory and query as
+in real video. It applies after `random_box_prob` (the random box is drawn on the unwarped still
+and warped with the real ones). A negative's query (another still) is warped by its own path's
+far end: left sharp and unwarped, it would tell negatives apart by the look of the image alone.
 """
 from __future__ import annotations
 
@@ -29,7 +36,12 @@ import cv2
 import numpy as np
 
 from ..datasets import DatasetError, StillImage
+from .still_motion import camera_path, motion_blur, warp_boxes, warp_image
 from .training_set import TrainingSet
+
+#: the PairSampler fields (and data.* config keys) of the camera-motion option
+STILL_MOTION = ("still_motion_prob", "still_motion_rotate", "still_motion_scale",
+                "still_motion_perspective", "still_motion_blur_prob")
 
 
 def random_textured_box(image: np.ndarray, rng, sides=(0.06, 0.45), min_std: float = 12.0):
@@ -56,6 +68,7 @@ class Frame:
     box: np.ndarray  # x, y, w, h float64
     source: str  # image path (for messages)
     others: np.ndarray | None = None  # a still's other boxes (K-1, 4): distractors to centre on
+    warp: np.ndarray | None = None  # still_motion: 3x3 homography, original still -> this frame
 
 
 @dataclass
@@ -85,10 +98,21 @@ class PairSampler:
     random_box_prob: float = 0.0  # a still's target replaced by a random textured box
     random_box_sides: tuple = (0.06, 0.45)  # box side range / sqrt(image area), log-uniform
     random_box_min_std: float = 12.0  # grey-level std a random box must have (not flat sky)
+    still_motion_prob: float = 0.0  # a still's frames warped along a camera path (still_motion.py)
+    still_motion_rotate: float = 10.0  # degrees, the path's end rotation in +-this
+    still_motion_scale: float = 0.15  # the path's end scale in [1/(1+s), 1+s]
+    still_motion_perspective: float = 0.06  # corner moves, a fraction of the image's width/height
+    still_motion_blur_prob: float = 0.3  # per warped frame: a 3-9 px linear motion blur
 
     def __post_init__(self):
         if not self.sets:
             raise DatasetError("no training datasets configured (data.datasets is empty)")
+        for key, lo, hi in (("still_motion_prob", 0, 1), ("still_motion_blur_prob", 0, 1),
+                            ("still_motion_rotate", 0, 90), ("still_motion_scale", 0, 1),
+                            ("still_motion_perspective", 0, 0.25)):
+            v = getattr(self, key)
+            if not lo <= v <= hi:
+                raise DatasetError(f"data.{key} {v}: use a value in [{lo}, {hi}]")
         ratios = np.array([s.ratio for s in self.sets], dtype=np.float64)
         if (ratios < 0).any() or ratios.sum() <= 0:
             raise DatasetError(f"dataset ratios must be >= 0 with a positive sum, got {ratios.tolist()}")
@@ -153,6 +177,35 @@ class PairSampler:
             f.box, f.others = box.copy(), real
         return frames
 
+    def _with_camera_motion(self, frames: list, negative: bool, rng) -> list:
+        """Frames of a still sample warped along one camera path (frame j by its j-th homography,
+        the query last, at the far end) and blurred per frame with `still_motion_blur_prob`; a
+        negative still query gets its own path's far end. Boxes that leave the image come back
+        degenerate, so `box_ok` redraws the sample. Draws nothing when `still_motion_prob` is 0
+        (old sample streams kept); videos are left as they are (they move already)."""
+        if self.still_motion_prob <= 0 or frames[0].others is None or rng.random() >= self.still_motion_prob:
+            return frames
+        args = (self.still_motion_rotate, self.still_motion_scale, self.still_motion_perspective)
+        n = len(frames)
+        path = camera_path(rng, frames[0].image.shape[:2], n, *args)
+        if negative and frames[-1].others is not None:
+            path[-1] = camera_path(rng, frames[-1].image.shape[:2], n, *args)[-1]
+        elif negative:  # a video's frame as the query of a still: left as it is
+            path[-1] = None
+        out = []
+        for f, hom in zip(frames, path):
+            if hom is None:
+                out.append(f)
+                continue
+            hw = f.image.shape[:2]
+            image = warp_image(f.image, hom)
+            if self.still_motion_blur_prob > 0 and rng.random() < self.still_motion_blur_prob:
+                image = motion_blur(image, rng)
+            others = warp_boxes(f.others, hom, hw)
+            others = others[(others[:, 2] > 0) & (others[:, 3] > 0)]  # left the image: gone
+            out.append(Frame(image, warp_boxes(f.box, hom, hw)[0], f.source, others, hom))
+        return out
+
     def box_ok(self, box, image_shape) -> bool:
         _, _, w, h = box
         if w <= 0 or h <= 0 or max(w / h, h / w) >= self.max_aspect:
@@ -167,6 +220,7 @@ class PairSampler:
             cache = {}
             frames = [self._frame(self.sets[si], a, k, cache) for a, k in plan]
             frames = self._with_random_target(frames, negative, rng)
+            frames = self._with_camera_motion(frames, negative, rng)
             if all(self.box_ok(f.box, f.image.shape) for f in frames):
                 return PairSample(frames[:-1], frames[-1], negative)
         raise DatasetError(
