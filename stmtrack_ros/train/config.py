@@ -48,6 +48,12 @@ DEFAULTS = {
         "distractor_prob": 0.0,  # query of a still centred on another of its boxes
         "offcentre_memory_prob": 0.0,  # memory crops of a still centred on another of its boxes
         "random_box_prob": 0.0,  # a still's target replaced by a random textured box (sampler.py)
+        # a still's frames as a video of it seen by a moving camera (sampler.py, still_motion.py)
+        "still_motion_prob": 0.0,
+        "still_motion_rotate": 10.0,  # degrees: the path's end rotation in +-this
+        "still_motion_scale": 0.15,  # the path's end scale in [1/(1+s), 1+s]
+        "still_motion_perspective": 0.06,  # corner moves, a fraction of the image side
+        "still_motion_blur_prob": 0.3,  # per frame: a 3-9 px linear motion blur
         "num_workers": 2,
         # frozen backbones (train/feature_cache.py): a pool of this many samples, each augmented
         # once, goes through the backbones once; training reads sample i as pool item i % size

@@ -36,7 +36,7 @@ from .feature_cache import (
 )
 from .losses import LossWeights, stm_losses
 from .pairs import IterationBatches, PairDataset, to_device, worker_init
-from .sampler import PairSampler
+from .sampler import STILL_MOTION, PairSampler
 from .training_set import build_training_set
 
 CSV_FIELDS = ("epoch", "iteration", "step", "lr", "loss", "cls", "ctr", "reg", "iou",
@@ -224,7 +224,8 @@ def build_data(cfg: dict, mc: ModelConfig):
                           min_area_ratio=float(data["min_area_ratio"]),
                           max_area_ratio=float(data["max_area_ratio"]),
                           symmetric_gap=bool(data["symmetric_gap"]),
-                          random_box_prob=float(data["random_box_prob"]))
+                          random_box_prob=float(data["random_box_prob"]),
+                          **{k: float(data[k]) for k in STILL_MOTION})
     floats = ("context", "scale_jitter", "shift_jitter", "stretch_jitter", "flip_prob",
               "gray_prob", "photometric", "map_jitter", "map_shared_prob",
               "lowres_prob", "lowres_max", "distractor_prob", "offcentre_memory_prob")

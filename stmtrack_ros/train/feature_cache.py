@@ -80,8 +80,10 @@ def fingerprint(model: STMTrackNet, jitter: CropJitter, data: dict, seed: int, s
                 continue
             h.update(f"{b}.{name}{tuple(t.shape)}{t.dtype}".encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    data = {k: v for k, v in data.items()
-            if k not in ("num_workers", "feature_cache_dir", "feature_cache_blocks")}
+    skip = ("num_workers", "feature_cache_dir", "feature_cache_blocks")
+    if not float(data.get("still_motion_prob", 0.0)):  # off: the keys pools had before it existed
+        skip += tuple(k for k in data if k.startswith("still_motion_"))
+    data = {k: v for k, v in data.items() if k not in skip}
     key = {"model": model.config.to_dict(), "jitter": dataclasses.asdict(jitter),
            "data": data, "seed": int(seed), "size": int(size)}
     if split:  # absent at 0, so whole-backbone pools keep the keys they had before splits existed
