@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..model.network import STMTrackNet
 from .augment import CropJitter
 from .pairs import to_device, worker_init
+from .sampler import STILL_MOTION
 
 BACKBONES = ("basemodel_m", "basemodel_q")
 #: dataset keys the cache keeps as they are (targets and label maps)
@@ -82,7 +83,7 @@ def fingerprint(model: STMTrackNet, jitter: CropJitter, data: dict, seed: int, s
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
     skip = ("num_workers", "feature_cache_dir", "feature_cache_blocks")
     if not float(data.get("still_motion_prob", 0.0)):  # off: the keys pools had before it existed
-        skip += tuple(k for k in data if k.startswith("still_motion_"))
+        skip += STILL_MOTION
     data = {k: v for k, v in data.items() if k not in skip}
     key = {"model": model.config.to_dict(), "jitter": dataclasses.asdict(jitter),
            "data": data, "seed": int(seed), "size": int(size)}

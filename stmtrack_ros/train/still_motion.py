@@ -3,8 +3,8 @@
 Without this a still gives T + 1 copies of one image, so the network never sees the target's
 appearance change between memory and query (rotation, perspective, blur), as real video always
 shows it. `camera_path` draws one smooth path of homographies per sample (frame 0 near the
-identity, the last frame, the query, at the full motion), `warp_frame` applies one of them to a
-whole image and its boxes, `motion_blur` smears a frame along a random direction.
+identity, the last frame, the query, at the full motion), `warp_image` and `warp_boxes` apply
+one of them to a whole image and its boxes, `motion_blur` smears a frame along a random direction.
 
 Choices:
 * Border: the image's mean colour, not a reflection. It is what the crop (augment.warp_crop) and
