@@ -178,8 +178,9 @@ def test_onnxruntime_equals_torch_and_official_on_the_official_network(tmp_path,
 def test_the_memory_read_drops_subnormal_weights_and_the_outputs_keep_every_bit(small_net, crops,
                                                                                  monkeypatch):
     """head.READ_LOGIT_RANGE: on trained features part of the softmax weights are subnormal
-    (100x slower arithmetic); the read gives them weight 0. The read-out moves by < 1e-28 (a
-    fg fraction of 1e-29 becomes 0), the network's outputs not by one bit."""
+    (100x slower arithmetic); the read gives them weight 0. The read-out moves by no more than
+    the dropped weights carried (< 1e-27 of mass; a fg fraction of 1e-29 becomes 0), the
+    network's outputs not by one bit."""
     import math
 
     from stmtrack_ros.model import head
@@ -191,8 +192,16 @@ def test_the_memory_read_drops_subnormal_weights_and_the_outputs_keep_every_bit(
     plain = torch.softmax(sim, dim=1)
     assert int((sim < sim.amax(dim=1, keepdim=True) - head.READ_LOGIT_RANGE).sum()) > 1000
     assert bool(((plain < torch.finfo(torch.float32).tiny) & (plain > 0)).any())   # subnormals
-    ref_read = torch.bmm(flat[:, :v], plain).reshape(1, v, *q.shape[2:])
-    assert float((head.memory_read(fm, q, v) - ref_read).abs().max()) < 1e-28
+    values = flat[:, :v]
+    ref_read = torch.bmm(values, plain).reshape(1, v, *q.shape[2:])
+    # the read may move by what the dropped weights carried (their mass times the largest
+    # value) plus float32 rounding of the kept sum: 1e-28 on an Intel Xeon, 2e-28 on an AMD EPYC
+    dropped = (plain * (sim < sim.amax(dim=1, keepdim=True) - head.READ_LOGIT_RANGE)).sum(dim=1)
+    eps = torch.finfo(torch.float32).eps
+    bound = (values.abs().amax(dim=2, keepdim=True) * dropped[:, None] * 1.01
+             + eps * torch.bmm(values.abs(), plain)).reshape(ref_read.shape)
+    assert float(dropped.max()) < 1e-27
+    assert bool(((head.memory_read(fm, q, v) - ref_read).abs() <= bound).all())
     with torch.inference_mode():
         got = small_net.read_memory(q, fm)
         monkeypatch.setattr(head, "READ_LOGIT_RANGE", float("inf"))

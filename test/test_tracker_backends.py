@@ -59,36 +59,115 @@ def net():
     return load_checkpoint(default_checkpoint_path())
 
 
-def run(tracker, frames, box):
-    out = [tracker.init(frames[0], box)]
-    out += [tracker.update(f) for f in frames[1:]]
+def run(tracker, frames, box, labels=None):
+    """The tracker's results on the clip; `labels` (a list) collects (the index of the result
+    a memory write feeds first, its label map) for every write the backend is asked for."""
+    out = []
+    if labels is not None:
+        memorize = tracker.backend.memorize
+
+        def recording(images, label_maps, keys=None):
+            labels.append((len(out), label_maps.detach().clone()))
+            return memorize(images, label_maps, keys)
+        tracker.backend.memorize = recording
+    out.append(tracker.init(frames[0], box))
+    for frame in frames[1:]:
+        out.append(tracker.update(frame))
     return out
 
 
-def test_onnxruntime_gives_torch_boxes_on_the_bundled_clip(net, clip, cache):
+def first_label_flip(labels_a, labels_b) -> int | None:
+    """The first result fed by a memory write whose label map differs between two runs."""
+    for (at, a), (_, b) in zip(labels_a, labels_b, strict=True):
+        if not torch.equal(a, b):
+            return at
+    return None
+
+
+def fg_edges(label_map) -> np.ndarray:
+    """First and last row and column of a label map's target box."""
+    rows, cols = (np.flatnonzero(label_map.numpy().any(axis=a)) for a in (1, 0))
+    return np.array([rows[0], rows[-1], cols[0], cols[-1]])
+
+
+def iou(a, b):
+    lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, :2] + a[:, 2:], b[:, :2] + b[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    return inter / (np.prod(a[:, 2:], axis=1) + np.prod(b[:, 2:], axis=1) - inter)
+
+
+def assert_same_track(got, ref, labels_got, labels_ref) -> int | None:
+    """Two runs of one model on the clip give one track; returns the first result after a
+    label-map flip (None: no flip).
+
+    Both backends are as close to a float64 run (1e-6 relative per pass); the closed loop
+    grows their float32 rounding: a box that moves by 1e-5 px moves the crop's 1/32-px
+    fixed-point sampling now and then. torch's own BN-folded and plain modules part by
+    6e-4 px over this clip, onnxruntime and torch by 3.2e-3 px (docs/deploy.md). One step
+    is not continuous: a memory frame's label map is the box truncated to whole crop pixels
+    (official), so where a box edge sits within rounding of a pixel edge two runs put that
+    edge of the tag one pixel apart, and their boxes part by a few pixels from the next
+    frame on (frame 90 of this clip with onnxruntime on an AMD EPYC: 2.6 px, then up to
+    8.5 px). Up to that write the boxes agree to rounding; after it both still follow the
+    same target."""
+    boxes_got, boxes_ref = np.array([r.box for r in got]), np.array([r.box for r in ref])
+    err = np.abs(boxes_got - boxes_ref).max(axis=1)
+    flip = first_label_flip(labels_got, labels_ref)
+    agree = len(got) if flip is None else flip
+    if flip is not None:
+        edges = [fg_edges(next(m for at, m in labels if at == flip)[0, 0])
+                 for labels in (labels_got, labels_ref)]
+        assert np.abs(np.subtract(*edges)).max() == 1   # a box edge one pixel over, no more
+    assert err[:agree].max() <= 1e-2
+    assert iou(boxes_got, boxes_ref).min() >= 0.7
+    assert [r.state for r in got] == [r.state for r in ref]
+    assert [r.memory_frames for r in got] == [r.memory_frames for r in ref]
+    conf_err = np.abs(np.array([r.confidence for r in got]) - [r.confidence for r in ref])
+    assert conf_err[:agree].max() <= 1e-3
+    # and so are the signals a combined confidence reads (tracker/signals.py)
+    signals = np.array([[[r.signals[k] for k in SIGNALS] for r in rs[1:agree]] for rs in (got, ref)])
+    assert np.abs(signals[0] - signals[1]).max() <= 2e-3
+    return flip
+
+
+@pytest.fixture(scope="module")
+def torch_run(net, clip):
+    labels = []
+    return run(Tracker(net, TrackerParams(backend="torch")), *clip, labels), labels
+
+
+def test_onnxruntime_gives_torch_boxes_on_the_bundled_clip(net, clip, cache, torch_run):
     frames, box = clip
     ort_tracker = Tracker(net, TrackerParams(backend="onnxruntime"))
     # exported on the fly into the cache, keyed by the weights
     assert ort_tracker.backend.folder == cache_root() / weights_sha256(net)[:32]
     assert str(ort_tracker.backend.folder).startswith(str(cache))
-    got = run(ort_tracker, frames, box)
-    ref = run(Tracker(net, TrackerParams(backend="torch")), frames, box)
-    boxes_got, boxes_ref = np.array([r.box for r in got]), np.array([r.box for r in ref])
-    err = np.abs(boxes_got - boxes_ref).max(axis=1)
-    # Both backends are as close to a float64 run (1e-6 relative per pass); the closed loop
-    # grows their float32 rounding: a box that moves by 1e-5 px moves the crop's 1/32-px
-    # fixed-point sampling now and then. torch's own BN-folded and plain modules part by
-    # 6e-4 px over this clip, onnxruntime and torch by 3.2e-3 px (docs/deploy.md).
+    labels = []
+    got = run(ort_tracker, frames, box, labels)
+    ref, labels_ref = torch_run
+    flip = assert_same_track(got, ref, labels, labels_ref)
+    err = np.abs(np.array([r.box for r in got]) - [r.box for r in ref]).max(axis=1)
+    assert flip is None or flip > 30
     assert err[:30].max() <= 1e-3
-    assert err.max() <= 1e-2
-    assert [r.state for r in got] == [r.state for r in ref]
-    assert [r.memory_frames for r in got] == [r.memory_frames for r in ref]
-    assert np.abs(np.array([r.confidence for r in got]) - [r.confidence for r in ref]).max() <= 1e-3
     assert max(len(r.memory_frames) for r in got) >= 5          # reads over several frames
-    # and so are the signals a combined confidence reads (tracker/signals.py)
-    signals = np.array([[[r.signals[k] for k in SIGNALS] for r in rs[1:]] for rs in (got, ref)])
-    assert np.abs(signals[0] - signals[1]).max() <= 2e-3
-    assert np.ptp(boxes_ref[:, 0]) > 20                          # the target moves: a real test
+    assert np.ptp([r.box[0] for r in ref]) > 20                 # the target moves: a real test
+
+
+def test_a_label_map_flip_is_what_parts_two_runs(net, clip, torch_run):
+    """The tolerance above, shown on any CPU: query features perturbed by 1e-4 (relative, 100x
+    the backends' difference) give the torch run's boxes up to a label-map flip, boxes that
+    part by pixels after it, and the same target throughout."""
+    tracker = Tracker(net, TrackerParams(backend="torch"))
+    gen, features = torch.Generator().manual_seed(0), tracker.backend.query_features
+    tracker.backend.query_features = lambda crop: (lambda f: f * (
+        1 + 1e-4 * torch.randn(f.shape, generator=gen)))(features(crop))
+    labels = []
+    got = run(tracker, *clip, labels)
+    ref, labels_ref = torch_run
+    flip = assert_same_track(got, ref, labels, labels_ref)
+    assert flip is not None
+    err = np.abs(np.array([r.box for r in got]) - [r.box for r in ref]).max(axis=1)
+    assert err[flip:].max() > 1.0
 
 
 def test_first_frame_confidence_and_exact_mode_agree_too(net, clip):
