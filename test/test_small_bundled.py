@@ -66,7 +66,7 @@ def test_bundled_model_finds_what_its_memory_labels(offset):
     """The memory, not the crop centre, says what to track: one real crop (Crossing's first
     frame around its target) as memory and query, labelled with a target-sized box moved by
     `offset` crop px; the score peak follows the label to within a cell. (Stage 1 ignored its
-    memory and kept the centre: MODEL_CARD, "label swap".)"""
+    memory and kept the centre: docs/research_log.md, "label swap".)"""
     from stmtrack_ros.tracker.crop import box_label_map, get_crop
     net = load_checkpoint(default_checkpoint_path())
     s, cell = net.config.q_size, net.config.total_stride

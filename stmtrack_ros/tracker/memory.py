@@ -25,7 +25,7 @@ policy would pick, at the bank's resolution), plus the first frame, plus the las
 frame when the previous frame's windowed score passed the confidence threshold (the official
 rule for the previous frame): T <= num_segments + 2, 6 by default as in the official tracker.
 Reading the last reliable frame unconditionally costs a model that really reads its memory
-(stage 2e) a third of its AUC: after a poor frame it re-reads a stale view (MODEL_CARD).
+(stage 2e) a third of its AUC: after a poor frame it re-reads a stale view.
 """
 from __future__ import annotations
 

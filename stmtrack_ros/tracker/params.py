@@ -38,7 +38,7 @@ MODES = ("exact", "bounded")
 # what `confidence` is: "memory", the official score of the chosen cell (the read of every
 # memory frame); "first_frame", the score of the same cell read against frame 0 alone (the
 # user's box): it stays high while the track is on the target and drops when the memory has
-# led it onto a neighbour or the background (MODEL_CARD, "Confidence"); "combined", the
+# led it onto a neighbour or the background (docs/longterm.md); "combined", the
 # probability of a right box fitted over the frame's signals (tracker/combined.py); "relative",
 # first_frame moved by the gap between this target's own trusted level and a common one
 # (tracker/relative.py). The first two are also the names of those signals (tracker/signals.py)
@@ -103,7 +103,7 @@ class TrackerParams:
                               "relative (first_frame against this target's own trusted level)",
                               choices=CONFIDENCES, when=When.FRAME)
     # thresholds: below the bundled model's confidence on tracked DAVIS frames (p10 0.6), above
-    # it on frames without the target (blank: 0.03-0.21); MODEL_CARD "LOST"
+    # it on frames without the target (blank: 0.03-0.21); docs/research_log.md "LOST thresholds"
     memory_threshold: float = setting(0.3, "bounded mode: confidence a frame needs to enter "
                                       "memory", range=_UNIT, when=When.FRAME)
     lost_threshold: float = setting(0.25, "confidence below this counts toward LOST",
@@ -112,7 +112,7 @@ class TrackerParams:
                                range=(1, 10000), when=When.FRAME)
     recover_threshold: float = setting(0.3, "LOST -> TRACKING at this confidence (>= "
                                        "lost_threshold)", range=_UNIT, when=When.FRAME)
-    # the bundled model does not find its target in a widened crop (MODEL_CARD "LOST"): off
+    # off: the bundled model does not find its target in a widened crop (research_log, LOST)
     lost_search_scale: float = setting(1.0, "bounded mode: search region scale while LOST "
                                        "(1 = off)", range=(1.0, 4.0), when=When.FRAME)
     # nothing enters memory meanwhile; a target that comes back near the followed candidate
