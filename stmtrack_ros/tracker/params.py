@@ -112,7 +112,7 @@ class TrackerParams:
                                range=(1, 10000), when=When.FRAME)
     recover_threshold: float = setting(0.3, "LOST -> TRACKING at this confidence (>= "
                                        "lost_threshold)", range=_UNIT, when=When.FRAME)
-    # off: the bundled model does not find its target in a widened crop (research_log, LOST)
+    # off: the bundled model does not find its target in a widened crop (docs/research_log.md)
     lost_search_scale: float = setting(1.0, "bounded mode: search region scale while LOST "
                                        "(1 = off)", range=(1.0, 4.0), when=When.FRAME)
     # nothing enters memory meanwhile; a target that comes back near the followed candidate
