@@ -3,8 +3,8 @@ drops the whole file on one bad element, saying so only on stderr ("XMLPARSER Er
 then runs on its built-in transports (multicast on every interface) with its 100 ms service
 answer wait. So a real process with a node, a service and a publisher must load the file
 without a parser error, and its participant must be the file's: the 64 MiB shared-memory
-segment the file asks for (Fast DDS's own is 0.5 MiB). A broken copy is not run here: that
-process would send discovery traffic beyond loopback."""
+segment the file asks for (a rejected file left segments under 1 MiB). A broken copy is not
+run here: that process would send discovery traffic beyond loopback."""
 import os
 import subprocess
 import sys
